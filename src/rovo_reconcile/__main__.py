@@ -1,0 +1,3 @@
+from rovo_reconcile.cli import main
+
+main()

@@ -1,0 +1,104 @@
+"""Policy files -> safety checks -> JSON Schema -> semantic rules -> model.
+
+`load_policies` reports every problem of every file at once, sorted by file and
+line; the models come back only for files without errors.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rovo_reconcile.errors import UsageError
+from rovo_reconcile.model import OrgPolicy
+from rovo_reconcile.problems import ERROR, WARNING, Problem
+from rovo_reconcile.rules import check_policy
+from rovo_reconcile.schema import schema_problems
+from rovo_reconcile.yaml_source import SourceDocument, YamlRejected, load_document
+
+__all__ = ["LoadedPolicy", "PolicySet", "find_policy_files", "load_policies"]
+
+_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class LoadedPolicy:
+    file: str
+    policy: OrgPolicy
+    source: SourceDocument
+
+
+@dataclass
+class PolicySet:
+    files: list[str] = field(default_factory=list)
+    policies: list[LoadedPolicy] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def errors(self) -> int:
+        return sum(p.severity == ERROR for p in self.problems)
+
+    @property
+    def warnings(self) -> int:
+        return sum(p.severity == WARNING for p in self.problems)
+
+
+def find_policy_files(paths: Iterable[str]) -> list[Path]:
+    """Files as given, directories searched recursively for *.yaml and *.yml, in a stable order."""
+    found: dict[Path, None] = {}
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    if name.endswith(_SUFFIXES):
+                        found.setdefault(Path(root) / name)
+        elif path.exists():
+            found.setdefault(path)
+        else:
+            raise UsageError(f"{given}: no such file or directory")
+    if not found:
+        raise UsageError("no policy files (*.yaml, *.yml) found in " + ", ".join(paths))
+    return list(found)
+
+
+def load_policies(paths: Iterable[str]) -> PolicySet:
+    result = PolicySet()
+    orgs: dict[str, LoadedPolicy] = {}
+    for path in find_policy_files(paths):
+        file = str(path)
+        result.files.append(file)
+        try:
+            doc, problems = load_document(path, file)
+        except YamlRejected as e:
+            result.problems.append(e.problem)
+            continue
+        found = problems + schema_problems(doc)
+        result.problems.extend(found)
+        if found:
+            continue
+        policy, found = check_policy(doc)
+        result.problems.extend(found)
+        if policy is None:
+            continue
+        loaded = LoadedPolicy(file, policy, doc)
+        first = orgs.setdefault(policy.org.id, loaded)
+        if first is not loaded:
+            mark = first.source.mark(("org", "id"))
+            result.problems.append(
+                Problem.at(
+                    file,
+                    doc.mark(("org", "id")),
+                    ERROR,
+                    "org.duplicate",
+                    f"organization {policy.org.id} is also governed by {first.file}:{mark.line}",
+                    "keep one policy file per organization",
+                )
+            )
+            continue
+        result.policies.append(loaded)
+    result.problems.sort()
+    return result

@@ -1,0 +1,84 @@
+"""Desired and live state as one set of types.
+
+Every value is canonical (see `normalize`), so the planner compares with plain
+equality. `None` on a section or setting means "not managed". Field names are
+Python's; `model_dump(by_alias=True)` gives the policy file's camelCase.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+__all__ = [
+    "APPS",
+    "AddressEntry",
+    "App",
+    "Authentication",
+    "DomainEntry",
+    "Guards",
+    "IpAllowlist",
+    "McpSettings",
+    "Org",
+    "OrgPolicy",
+]
+
+App = Literal["jira", "jsm", "confluence", "compass", "rovo"]
+APPS: tuple[App, ...] = ("jira", "jsm", "confluence", "compass", "rovo")
+DEFAULT_MAX_DELETE_PERCENT = 30
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True
+    )
+
+
+class DomainEntry(_Frozen):
+    pattern: str
+    note: str | None = None
+    expires: date | None = None
+
+
+class Authentication(_Frozen):
+    api_token: bool | None = None
+
+
+class McpSettings(_Frozen):
+    allow_atlassian_supported_domains: bool | None = None
+    domains: tuple[DomainEntry, ...] | None = None
+    authentication: Authentication | None = None
+
+
+class AddressEntry(_Frozen):
+    address: str
+    note: str | None = None
+    expires: date | None = None
+
+
+class IpAllowlist(_Frozen):
+    name: str
+    enabled: bool
+    apps: tuple[App, ...]
+    allow_mobile_bypass: bool = False
+    addresses: tuple[AddressEntry, ...]
+
+
+class Guards(_Frozen):
+    must_allow: tuple[str, ...] = ()
+    max_delete_percent: int = DEFAULT_MAX_DELETE_PERCENT
+
+
+class Org(_Frozen):
+    id: str
+    name: str | None = None
+
+
+class OrgPolicy(_Frozen):
+    org: Org
+    mcp: McpSettings | None = None
+    ip_allowlists: tuple[IpAllowlist, ...] | None = None
+    guards: Guards = Guards()

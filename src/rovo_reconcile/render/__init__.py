@@ -1,0 +1,1 @@
+"""Pure renderers: data in, text out. Nothing here reads files or talks to the network."""

@@ -1,0 +1,103 @@
+"""The `validate` report as text, JSON or GitHub workflow annotations."""
+
+from __future__ import annotations
+
+import json
+
+from rovo_reconcile.loader import PolicySet
+from rovo_reconcile.problems import Problem
+
+__all__ = ["FORMATS", "render_report"]
+
+FORMATS = ("text", "json", "github")
+
+
+def render_report(result: PolicySet, fmt: str, *, strict: bool = False) -> str:
+    if fmt == "json":
+        return _json(result, strict)
+    if fmt == "github":
+        return _github(result)
+    return _text(result)
+
+
+def _summary(result: PolicySet) -> str:
+    files = len(result.files)
+    noun = "file" if files == 1 else "files"
+    errors = f"{result.errors} error{'' if result.errors == 1 else 's'}"
+    warnings = f"{result.warnings} warning{'' if result.warnings == 1 else 's'}"
+    verdict = "invalid" if result.errors else "valid"
+    return f"{files} policy {noun} checked: {verdict} ({errors}, {warnings})"
+
+
+def _text(result: PolicySet) -> str:
+    lines = []
+    for p in result.problems:
+        lines.append(f"{p.file}:{p.line}:{p.column}: {p.severity}: {p.message} [{p.code}]")
+        if p.hint:
+            lines.append(f"    hint: {p.hint}")
+    lines.append(_summary(result))
+    return "\n".join(lines) + "\n"
+
+
+def _json(result: PolicySet, strict: bool) -> str:
+    valid = result.errors == 0 and not (strict and result.warnings)
+    report = {
+        "format_version": "1",
+        "valid": valid,
+        "files": [
+            {
+                "file": f,
+                "errors": _count(result.problems, f, "error"),
+                "warnings": _count(result.problems, f, "warning"),
+            }
+            for f in result.files
+        ],
+        "problems": [
+            {
+                "file": p.file,
+                "line": p.line,
+                "column": p.column,
+                "severity": p.severity,
+                "code": p.code,
+                "message": p.message,
+                "hint": p.hint,
+            }
+            for p in result.problems
+        ],
+        "summary": {
+            "files": len(result.files),
+            "errors": result.errors,
+            "warnings": result.warnings,
+        },
+    }
+    return json.dumps(report, indent=2, sort_keys=True) + "\n"
+
+
+def _count(problems: list[Problem], file: str, severity: str) -> int:
+    return sum(p.file == file and p.severity == severity for p in problems)
+
+
+def _github(result: PolicySet) -> str:
+    lines = []
+    for p in result.problems:
+        message = p.message + (f" (hint: {p.hint})" if p.hint else "")
+        props = ",".join(
+            f"{k}={_escape_property(v)}"
+            for k, v in (
+                ("file", p.file),
+                ("line", str(p.line)),
+                ("col", str(p.column)),
+                ("title", p.code),
+            )
+        )
+        lines.append(f"::{p.severity} {props}::{_escape_data(message)}")
+    lines.append(_summary(result))
+    return "\n".join(lines) + "\n"
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")

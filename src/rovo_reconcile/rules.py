@@ -1,0 +1,345 @@
+"""Semantic checks of one schema-valid policy document, and the canonical model it yields.
+
+Each rule of DESIGN.md section 3 lives here, reported at the node it is about.
+The checker normalises every domain and address once, on the way to building the
+model, so there is exactly one notion of "the same value" for checks and plans.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from rovo_reconcile.errors import NormalizeError
+from rovo_reconcile.model import (
+    APPS,
+    AddressEntry,
+    App,
+    Authentication,
+    DomainEntry,
+    Guards,
+    IpAllowlist,
+    McpSettings,
+    Org,
+    OrgPolicy,
+)
+from rovo_reconcile.normalize import (
+    DomainPattern,
+    address_network,
+    non_public_range,
+    parse_domain,
+    pattern_covers,
+)
+from rovo_reconcile.problems import ERROR, WARNING, Problem, Severity
+from rovo_reconcile.yaml_source import DataPath, SourceDocument
+
+__all__ = ["MAX_ENTRIES_PER_APP", "check_policy"]
+
+MAX_ENTRIES_PER_APP = 500
+
+
+@dataclass(frozen=True)
+class _Address:
+    net: ipaddress.IPv4Network
+    path: DataPath
+
+
+def check_policy(doc: SourceDocument) -> tuple[OrgPolicy | None, list[Problem]]:
+    """Run every semantic rule; the model is returned only when no rule found an error."""
+    checker = _Checker(doc)
+    policy = checker.run()
+    failed = any(p.severity == ERROR for p in checker.problems)
+    return (None if failed else policy), checker.problems
+
+
+class _Checker:
+    def __init__(self, doc: SourceDocument) -> None:
+        self.doc = doc
+        self.problems: list[Problem] = []
+
+    def report(
+        self, path: DataPath, severity: Severity, code: str, message: str, hint: str | None = None
+    ) -> None:
+        self.problems.append(
+            Problem.at(self.doc.file, self.doc.mark(path), severity, code, message, hint)
+        )
+
+    def line(self, path: DataPath) -> int:
+        return self.doc.mark(path).line
+
+    def run(self) -> OrgPolicy:
+        data: dict[str, Any] = self.doc.data
+        mcp = self.mcp(data["mcp"]) if "mcp" in data else None
+        allowlists = None
+        addresses: list[list[_Address]] = []
+        if "ipAllowlists" in data:
+            allowlists, addresses = self.allowlists(data["ipAllowlists"])
+        guards = self.guards(data.get("guards", {}), allowlists, addresses)
+        return OrgPolicy(
+            org=Org(id=data["org"]["id"], name=data["org"].get("name")),
+            mcp=mcp,
+            ip_allowlists=allowlists,
+            guards=guards,
+        )
+
+    # ------------------------------------------------------------------ mcp
+
+    def mcp(self, raw: dict[str, Any]) -> McpSettings:
+        domains = self.domains(raw["domains"]) if "domains" in raw else None
+        auth = raw.get("authentication")
+        api_token = auth.get("apiToken") if auth is not None else None
+        allow_supported = raw.get("allowAtlassianSupportedDomains")
+        if api_token is True and (allow_supported is False or domains):
+            blocked = (
+                "the blocked supported list" if allow_supported is False else "your domain list"
+            )
+            self.report(
+                ("mcp", "authentication", "apiToken"),
+                WARNING,
+                "mcp.api-token-bypass",
+                f"apiToken: true lets API-token clients past {blocked}: domain rules bind only OAuth 2.1 clients",
+                "turn apiToken off unless a service account really needs it",
+            )
+        return McpSettings(
+            allow_atlassian_supported_domains=allow_supported,
+            domains=domains,
+            authentication=Authentication(api_token=api_token) if auth is not None else None,
+        )
+
+    def domains(self, raw: list[Any]) -> tuple[DomainEntry, ...]:
+        entries: list[DomainEntry] = []
+        parsed: list[tuple[DomainPattern, DataPath]] = []
+        seen: dict[str, DataPath] = {}
+        for index, item in enumerate(raw):
+            path: DataPath = ("mcp", "domains", index)
+            text = item
+            if isinstance(item, dict):
+                path, text = (*path, "pattern"), item["pattern"]
+            try:
+                pattern = parse_domain(text)
+            except NormalizeError as e:
+                self.report(path, ERROR, e.code, e.message, e.hint)
+                continue
+            canonical = str(pattern)
+            if canonical in seen:
+                self.report(
+                    path,
+                    ERROR,
+                    "domain.duplicate",
+                    f"{canonical} is listed twice (first at line {self.line(seen[canonical])})",
+                    "remove one of them",
+                )
+                continue
+            seen[canonical] = path
+            parsed.append((pattern, path))
+            entry = item if isinstance(item, dict) else {}
+            entries.append(
+                DomainEntry(
+                    pattern=canonical, note=entry.get("note"), expires=_date(entry.get("expires"))
+                )
+            )
+        for narrow, narrow_path in parsed:
+            for broad, broad_path in parsed:
+                if pattern_covers(broad, narrow):
+                    self.report(
+                        narrow_path,
+                        WARNING,
+                        "domain.shadowed",
+                        f"{narrow} is already allowed by {broad} (line {self.line(broad_path)})",
+                        "remove the narrower pattern, or keep it only for its note",
+                    )
+                    break
+        return tuple(entries)
+
+    # ------------------------------------------------------------------ ip allowlists
+
+    def allowlists(
+        self, raw: list[dict[str, Any]]
+    ) -> tuple[tuple[IpAllowlist, ...], list[list[_Address]]]:
+        lists: list[IpAllowlist] = []
+        all_addresses: list[list[_Address]] = []
+        names: dict[str, DataPath] = {}
+        per_app: dict[str, int] = defaultdict(int)
+        for index, item in enumerate(raw):
+            base: DataPath = ("ipAllowlists", index)
+            folded = item["name"].casefold()
+            if folded in names:
+                self.report(
+                    (*base, "name"),
+                    ERROR,
+                    "allowlist.duplicate-name",
+                    f"allowlist name {item['name']!r} is used twice (first at line "
+                    f"{self.line(names[folded])}); names are the key that matches live allowlists",
+                    "give each allowlist its own name",
+                )
+            names.setdefault(folded, (*base, "name"))
+            apps = self.apps(item["apps"], (*base, "apps"))
+            addresses, entries = self.addresses(item["addresses"], (*base, "addresses"))
+            if item["enabled"] and not item["addresses"]:
+                self.report(
+                    (*base, "addresses"),
+                    ERROR,
+                    "allowlist.enabled-empty",
+                    f"allowlist {item['name']!r} is enabled with no addresses: it would lock everyone "
+                    "out of " + ", ".join(apps),
+                    "add addresses, or set enabled: false",
+                )
+            for app in apps:
+                for address in addresses:
+                    per_app[app] += 1
+                    if per_app[app] == MAX_ENTRIES_PER_APP + 1:
+                        self.report(
+                            address.path,
+                            ERROR,
+                            "allowlist.app-limit",
+                            f"more than {MAX_ENTRIES_PER_APP} entries over the allowlists covering "
+                            f"{app}; Atlassian accepts at most {MAX_ENTRIES_PER_APP} per app",
+                            "merge addresses into wider CIDR blocks",
+                        )
+            all_addresses.append(addresses)
+            lists.append(
+                IpAllowlist(
+                    name=item["name"],
+                    enabled=item["enabled"],
+                    apps=apps,
+                    allow_mobile_bypass=item.get("allowMobileBypass", False),
+                    addresses=entries,
+                )
+            )
+        return tuple(lists), all_addresses
+
+    def apps(self, raw: list[App], path: DataPath) -> tuple[App, ...]:
+        for index, app in enumerate(raw):
+            if app in raw[:index]:
+                self.report(
+                    (*path, index), WARNING, "allowlist.duplicate-app", f"{app} is listed twice"
+                )
+        return tuple(app for app in APPS if app in raw)
+
+    def addresses(
+        self, raw: list[Any], path: DataPath
+    ) -> tuple[list[_Address], tuple[AddressEntry, ...]]:
+        found: list[_Address] = []
+        entries: list[AddressEntry] = []
+        seen: dict[ipaddress.IPv4Network, DataPath] = {}
+        for index, item in enumerate(raw):
+            item_path: DataPath = (*path, index)
+            text = item
+            if isinstance(item, dict):
+                item_path, text = (*item_path, "address"), item["address"]
+            try:
+                net = address_network(text)
+            except NormalizeError as e:
+                self.report(item_path, ERROR, e.code, e.message, e.hint)
+                continue
+            if net in seen:
+                self.report(
+                    item_path,
+                    ERROR,
+                    "address.duplicate",
+                    f"{net} is listed twice in this allowlist (first at line {self.line(seen[net])})",
+                    "remove one of them",
+                )
+                continue
+            seen[net] = item_path
+            if (label := non_public_range(net)) is not None:
+                self.report(
+                    item_path,
+                    WARNING,
+                    "address.non-public",
+                    f"{net} is {label}; Atlassian sees only public source addresses",
+                    "list your public egress address instead",
+                )
+            found.append(_Address(net, item_path))
+            entry = item if isinstance(item, dict) else {}
+            entries.append(
+                AddressEntry(
+                    address=str(net), note=entry.get("note"), expires=_date(entry.get("expires"))
+                )
+            )
+        self.overlaps(found)
+        return found, tuple(entries)
+
+    def overlaps(self, addresses: list[_Address]) -> None:
+        """Warn on entries inside or across another entry of the same list (a sort and a sweep)."""
+        ordered = sorted(
+            addresses, key=lambda a: (int(a.net.network_address), -a.net.num_addresses)
+        )
+        widest: _Address | None = None
+        for current in ordered:
+            if widest is not None and int(current.net.network_address) <= int(
+                widest.net.broadcast_address
+            ):
+                inside = int(current.net.broadcast_address) <= int(widest.net.broadcast_address)
+                self.report(
+                    current.path,
+                    WARNING,
+                    "address.overlap",
+                    f"{current.net} {'is inside' if inside else 'overlaps'} {widest.net} "
+                    f"(line {self.line(widest.path)})",
+                    "remove the narrower entry" if inside else "merge the two into one block",
+                )
+                if inside:
+                    continue
+            if widest is None or int(current.net.broadcast_address) > int(
+                widest.net.broadcast_address
+            ):
+                widest = current
+
+    # ------------------------------------------------------------------ guards
+
+    def guards(
+        self,
+        raw: dict[str, Any],
+        allowlists: tuple[IpAllowlist, ...] | None,
+        addresses: list[list[_Address]],
+    ) -> Guards:
+        must: list[tuple[ipaddress.IPv4Network, DataPath]] = []
+        for index, text in enumerate(raw.get("mustAllow", [])):
+            try:
+                must.append((address_network(text), ("guards", "mustAllow", index)))
+            except NormalizeError as e:
+                self.report(("guards", "mustAllow", index), ERROR, e.code, e.message, e.hint)
+        if allowlists is not None:
+            self.lockout(must, allowlists, addresses)
+        return Guards(
+            must_allow=tuple(str(net) for net, _ in must),
+            max_delete_percent=raw.get("maxDeletePercent", Guards().max_delete_percent),
+        )
+
+    def lockout(
+        self,
+        must: list[tuple[ipaddress.IPv4Network, DataPath]],
+        allowlists: tuple[IpAllowlist, ...],
+        addresses: list[list[_Address]],
+    ) -> None:
+        """An app with enabled allowlists admits a request if any of them does."""
+        for net, path in must:
+            locked_out: list[str] = []
+            for app in APPS:
+                covering = [
+                    a.net
+                    for allowlist, nets in zip(allowlists, addresses, strict=True)
+                    if allowlist.enabled and app in allowlist.apps
+                    for a in nets
+                ]
+                if covering and not any(
+                    net.subnet_of(c) for c in ipaddress.collapse_addresses(covering)
+                ):
+                    locked_out.append(app)
+            if locked_out:
+                apps = ", ".join(locked_out)
+                self.report(
+                    path,
+                    ERROR,
+                    "guard.lockout",
+                    f"mustAllow address {net} is not admitted by any enabled allowlist covering {apps}",
+                    f"add {net} to an enabled allowlist that covers {apps}",
+                )
+
+
+def _date(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text is not None else None

@@ -1,0 +1,187 @@
+"""The published JSON Schema, and its errors turned into located, readable problems."""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from rovo_reconcile.problems import ERROR, Problem
+from rovo_reconcile.yaml_source import DataPath, SourceDocument
+
+if TYPE_CHECKING:
+    from jsonschema import ValidationError
+    from jsonschema.protocols import Validator
+
+__all__ = ["describe_path", "schema_problems", "schema_text"]
+
+
+def schema_text() -> str:
+    """The schema exactly as shipped (identical to schemas/rovo-policy.schema.json)."""
+    return (
+        resources.files("rovo_reconcile")
+        .joinpath("data/rovo-policy.schema.json")
+        .read_text("utf-8")
+    )
+
+
+@functools.cache
+def _validator() -> Validator:
+    from jsonschema import Draft202012Validator, FormatChecker
+
+    return Draft202012Validator(json.loads(schema_text()), format_checker=FormatChecker(["date"]))
+
+
+def schema_problems(doc: SourceDocument) -> list[Problem]:
+    if doc.data is None:
+        return [
+            Problem(
+                doc.file,
+                1,
+                1,
+                ERROR,
+                "schema.empty",
+                "the file is empty",
+                "start from one of the policies in examples/policies/",
+            )
+        ]
+    problems: set[Problem] = set()
+    for error in _validator().iter_errors(doc.data):
+        problems.update(_translate(error, doc))
+    return sorted(problems)
+
+
+def describe_path(path: DataPath) -> str:
+    """`ipAllowlists[0].addresses[2]`, or `the document` for the root."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out or "the document"
+
+
+def _translate(error: ValidationError, doc: SourceDocument) -> list[Problem]:
+    path: DataPath = tuple(error.absolute_path)
+    kind = error.validator
+    expected: Any = error.validator_value  # jsonschema types these as possibly Unset
+    subschema: Any = error.schema
+    instance: Any = error.instance
+    where = describe_path(path)
+
+    def at(
+        message: str, hint: str | None = None, *, node: DataPath = path, key: bool = False
+    ) -> Problem:
+        return Problem.at(doc.file, doc.mark(node, key=key), ERROR, f"schema.{kind}", message, hint)
+
+    if kind in ("oneOf", "anyOf"):
+        return _translate_choice(error, doc, where, at)
+    if kind == "additionalProperties":
+        allowed = sorted(subschema.get("properties", {}))
+        extras = sorted(set(instance) - set(allowed))
+        return [
+            at(
+                f"unknown key {key!r} in {where}",
+                _did_you_mean(key, allowed, "allowed keys"),
+                node=(*path, key),
+                key=True,
+            )
+            for key in extras
+        ]
+    if kind == "required":
+        missing = [k for k in expected if k not in instance]
+        return [at(f"{where} is missing the required key {k!r}") for k in missing]
+    if kind == "type":
+        words = _type_words(expected)
+        hint = "write true or false, without quotes" if expected == "boolean" else None
+        if expected == "integer" and isinstance(instance, str):
+            hint = "write the number without quotes"
+        return [at(f"{where} must be {words}, not {_value_words(instance)}", hint)]
+    if kind == "const":
+        return [at(f"{where} must be {expected!r}, not {_value_words(instance)}")]
+    if kind == "enum":
+        options = [str(v) for v in expected]
+        name = "app" if path and path[-2:-1] == ("apps",) else "value"
+        return [
+            at(
+                f"unknown {name} {instance!r}",
+                _did_you_mean(str(instance), options, "one of"),
+            )
+        ]
+    if kind == "format":
+        return [at(f"{instance!r} is not a real calendar date", "check the day and month")]
+    if kind == "pattern":
+        if expected.startswith("^[0-9]{4}"):
+            return [
+                at(
+                    f"{instance!r} is not a date",
+                    "write it as YYYY-MM-DD, such as 2027-03-31",
+                )
+            ]
+        return [
+            at(
+                f"{instance!r} is not a valid value for {where}",
+                "an organization id is letters, digits and dashes, as in your admin.atlassian.com URL",
+            )
+        ]
+    if kind in ("minItems", "minLength"):
+        return [at(f"{where} must not be empty")]
+    if kind in ("maxLength", "maxItems"):
+        return [at(f"{where} is too long (at most {expected})")]
+    if kind in ("minimum", "maximum"):
+        return [at(f"{where} must be {'at least' if kind == 'minimum' else 'at most'} {expected}")]
+    return [at(f"{where}: {error.message}")]  # pragma: no cover - every keyword we use is above
+
+
+def _translate_choice(
+    error: ValidationError, doc: SourceDocument, where: str, at: Any
+) -> list[Problem]:
+    """A value that may be text or a mapping: report the errors of the branch its type chose."""
+    branches: dict[int, list[ValidationError]] = {}
+    for sub in error.context or ():
+        branches.setdefault(int(sub.relative_schema_path[0]), []).append(sub)
+    for errors in branches.values():
+        if not any(e.validator == "type" and not e.relative_path for e in errors):
+            out: list[Problem] = []
+            for sub in errors:
+                out.extend(_translate(sub, doc))
+            return out
+    field = "pattern" if ".domains" in where else "address"
+    return [
+        at(f"{where} must be text or a mapping with {field!r}, not {_value_words(error.instance)}")
+    ]
+
+
+def _did_you_mean(word: str, options: list[str], label: str) -> str:
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    return f"{label}: {', '.join(options)}"
+
+
+def _type_words(expected: Any) -> str:
+    names = {
+        "boolean": "true or false",
+        "string": "text",
+        "integer": "a whole number",
+        "array": "a list",
+        "object": "a mapping",
+        "number": "a number",
+    }
+    if isinstance(expected, list):
+        return " or ".join(names.get(e, str(e)) for e in expected)
+    return names.get(expected, str(expected))
+
+
+def _value_words(value: Any) -> str:
+    if value is None:
+        return "empty (null)"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, list):
+        return "a list"
+    return "a mapping"

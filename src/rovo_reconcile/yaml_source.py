@@ -1,0 +1,408 @@
+"""YAML bytes -> plain data (dicts, lists, str, int, float, bool, None) with positions.
+
+The policy is security configuration, so the loader accepts plain data only and
+refuses, before anything can blow up, whatever YAML can do beyond that: anchors,
+aliases (and with them alias bombs), merge keys, custom tags, duplicate keys,
+non-UTF-8 bytes, files over 1 MiB, nesting deeper than 64, several documents.
+
+It reads ruamel.yaml's event stream and builds the data itself, so it stops at
+the first refused event instead of materialising anything, and it resolves plain
+scalars with the YAML 1.2 core schema (`on` and `yes` stay strings; dates stay
+strings too, checked later by the schema).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rovo_reconcile.problems import ERROR, Mark, Problem
+
+__all__ = [
+    "MAX_BYTES",
+    "MAX_DEPTH",
+    "DataPath",
+    "SourceDocument",
+    "YamlRejected",
+    "load_document",
+    "parse_text",
+]
+
+MAX_BYTES = 1024 * 1024
+MAX_DEPTH = 64
+
+DataPath = tuple[str | int, ...]
+
+_CORE = "tag:yaml.org,2002:"
+_NULL = re.compile(r"~|null|Null|NULL|")
+_BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_INT10 = re.compile(r"[-+]?[0-9]+")
+_INT8 = re.compile(r"0o[0-7]+")
+_INT16 = re.compile(r"0x[0-9a-fA-F]+")
+_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+_INF = re.compile(r"([-+]?)\.(?:inf|Inf|INF)")
+_NAN = re.compile(r"\.(?:nan|NaN|NAN)")
+
+
+@dataclass
+class SourceDocument:
+    """Plain data from one file, with the position of every value and every mapping key."""
+
+    file: str
+    data: Any
+    values: dict[DataPath, Mark] = field(default_factory=dict)
+    keys: dict[DataPath, Mark] = field(default_factory=dict)
+
+    def mark(self, path: DataPath, *, key: bool = False) -> Mark:
+        """Position of the node at `path` (its key with key=True), else of its nearest ancestor."""
+        for end in range(len(path), -1, -1):
+            prefix = path[:end]
+            table = self.keys if key and end == len(path) else self.values
+            if prefix in table:
+                return table[prefix]
+        return Mark(1, 1)
+
+
+class YamlRejected(Exception):
+    """The file is not plain YAML data we accept; carries the located problem."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+
+
+def load_document(path: Path, display: str | None = None) -> tuple[SourceDocument, list[Problem]]:
+    """Read and parse one policy file. Raises YamlRejected; returns soft problems alongside."""
+    name = display or str(path)
+    try:
+        with path.open("rb") as stream:
+            raw = stream.read(MAX_BYTES + 1)
+    except OSError as e:
+        raise YamlRejected(
+            Problem(name, 1, 1, ERROR, "file.unreadable", f"cannot read the file: {e.strerror}")
+        ) from e
+    if len(raw) > MAX_BYTES:
+        raise YamlRejected(
+            Problem(
+                name,
+                1,
+                1,
+                ERROR,
+                "file.too-large",
+                "the file is larger than 1 MiB; a policy for one organization is far smaller",
+                "split it, one organization per file",
+            )
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        before = raw[: e.start].decode("utf-8", "replace")
+        mark = _mark_at(before, len(before))
+        raise YamlRejected(
+            Problem.at(
+                name,
+                mark,
+                ERROR,
+                "file.encoding",
+                f"the file is not UTF-8 (byte 0x{raw[e.start]:02x})",
+                "save the file as UTF-8",
+            )
+        ) from e
+    return parse_text(text.removeprefix("\ufeff"), name)
+
+
+def parse_text(text: str, file: str) -> tuple[SourceDocument, list[Problem]]:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from ruamel.yaml.reader import ReaderError
+
+    _check_flow_depth(text, file)
+    builder = _Builder(file)
+    try:
+        builder.run(iter(YAML(typ="safe", pure=True).parse(text)))
+    except ReaderError as e:
+        raise YamlRejected(
+            Problem.at(
+                file,
+                _mark_at(text, e.position),
+                ERROR,
+                "yaml.character",
+                f"character U+{ord(e.character) if isinstance(e.character, str) else e.character:04X} "
+                "is not allowed in YAML",
+                "remove it; control characters cannot appear in a policy",
+            )
+        ) from e
+    except MarkedYAMLError as e:
+        ymark = e.problem_mark or e.context_mark
+        mark = Mark(ymark.line + 1, ymark.column + 1) if ymark is not None else Mark(1, 1)
+        reason = " ".join(str(part) for part in (e.context, e.problem) if part)
+        raise YamlRejected(
+            Problem.at(file, mark, ERROR, "yaml.syntax", f"YAML syntax error: {reason}")
+        ) from e
+    except YAMLError as e:
+        raise YamlRejected(Problem(file, 1, 1, ERROR, "yaml.syntax", f"YAML error: {e}")) from e
+    except RecursionError as e:  # defence in depth; the depth limit stops us long before
+        raise YamlRejected(
+            Problem(file, 1, 1, ERROR, "yaml.depth", "the YAML nests too deeply")
+        ) from e
+    return builder.document(), builder.problems
+
+
+def _check_flow_depth(text: str, file: str) -> None:
+    """Refuse deep flow nesting (`[[[[...`) before the parser sees it.
+
+    ruamel's scanner is quadratic in flow depth, so a 10,000-deep line would take
+    seconds before the parser's own depth check could fire. Quoted strings and
+    comments are skipped; a bracket inside a plain scalar can only make this
+    stricter, never let a deep document through.
+    """
+    depth = 0
+    index = 0
+    previous = "\n"
+    while index < len(text):
+        ch = text[index]
+        if ch in "\"'" and previous in " \t\n[{,:":
+            close = text.find(ch, index + 1)
+            index = len(text) if close < 0 else close
+        elif ch == "#" and previous in " \t\n":
+            newline = text.find("\n", index)
+            index = len(text) if newline < 0 else newline
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise YamlRejected(
+                    Problem.at(
+                        file,
+                        _mark_at(text, index),
+                        ERROR,
+                        "yaml.depth",
+                        f"the YAML nests deeper than {MAX_DEPTH} levels",
+                    )
+                )
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+        previous = text[index] if index < len(text) else ch
+        index += 1
+
+
+def _mark_at(text: str, index: int) -> Mark:
+    before = text[:index]
+    line = before.count("\n") + 1
+    return Mark(line, index - (before.rfind("\n") + 1) + 1)
+
+
+class _Builder:
+    """Consumes parser events and builds plain data, refusing anything else."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.problems: list[Problem] = []
+        self.values: dict[DataPath, Mark] = {}
+        self.keys: dict[DataPath, Mark] = {}
+        self.data: Any = None
+        self.documents = 0
+
+    def document(self) -> SourceDocument:
+        return SourceDocument(self.file, self.data, self.values, self.keys)
+
+    def reject(self, event: Any, code: str, message: str, hint: str | None = None) -> YamlRejected:
+        return YamlRejected(Problem.at(self.file, _event_mark(event), ERROR, code, message, hint))
+
+    def run(self, events: Iterator[Any]) -> None:
+        from ruamel.yaml import events as ev
+
+        for event in events:
+            if isinstance(event, ev.DocumentStartEvent):
+                self.documents += 1
+                if self.documents > 1:
+                    raise self.reject(
+                        event,
+                        "yaml.documents",
+                        "the file holds more than one YAML document; a policy file holds one organization",
+                        "move the second document to a file of its own",
+                    )
+                self.data = self.node(next(events), events, (), 1)
+            elif isinstance(event, (ev.StreamStartEvent, ev.StreamEndEvent, ev.DocumentEndEvent)):
+                continue
+            else:  # pragma: no cover - the parser never yields other events here
+                raise self.reject(event, "yaml.syntax", "unexpected YAML content")
+
+    def node(self, event: Any, events: Iterator[Any], path: DataPath, depth: int) -> Any:
+        from ruamel.yaml import events as ev
+
+        if isinstance(event, ev.DocumentEndEvent):  # an empty document
+            return None
+        if isinstance(event, ev.AliasEvent):
+            raise self.reject(
+                event,
+                "yaml.alias",
+                f"YAML aliases (*{event.anchor}) are not allowed in a policy",
+                "write the value out in full",
+            )
+        if getattr(event, "anchor", None):
+            raise self.reject(
+                event,
+                "yaml.anchor",
+                f"YAML anchors (&{event.anchor}) are not allowed in a policy",
+                "remove the anchor and write values out in full",
+            )
+        if depth > MAX_DEPTH:
+            raise self.reject(event, "yaml.depth", f"the YAML nests deeper than {MAX_DEPTH} levels")
+        self.values[path] = _event_mark(event)
+        if isinstance(event, ev.ScalarEvent):
+            return self.scalar(event)
+        if isinstance(event, ev.SequenceStartEvent):
+            self.check_collection_tag(event, "seq")
+            items: list[Any] = []
+            for item in events:
+                if isinstance(item, ev.SequenceEndEvent):
+                    return items
+                items.append(self.node(item, events, (*path, len(items)), depth + 1))
+        if isinstance(event, ev.MappingStartEvent):
+            self.check_collection_tag(event, "map")
+            return self.mapping(events, path, depth)
+        raise self.reject(event, "yaml.syntax", "unexpected YAML content")  # pragma: no cover
+
+    def mapping(self, events: Iterator[Any], path: DataPath, depth: int) -> dict[str, Any]:
+        from ruamel.yaml import events as ev
+
+        result: dict[str, Any] = {}
+        for key_event in events:
+            if isinstance(key_event, ev.MappingEndEvent):
+                return result
+            key = self.key(key_event, events, path, depth)
+            value_event = next(events)
+            if key is None or key in result:
+                if key is not None:
+                    first = self.keys[(*path, key)]
+                    self.problems.append(
+                        Problem.at(
+                            self.file,
+                            _event_mark(key_event),
+                            ERROR,
+                            "yaml.duplicate-key",
+                            f"duplicate key {key!r} (first defined at line {first.line})",
+                            "keep one of the two",
+                        )
+                    )
+                self.node(value_event, events, (*path, "\0ignored"), depth + 1)
+                continue
+            self.keys[(*path, key)] = _event_mark(key_event)
+            result[key] = self.node(value_event, events, (*path, key), depth + 1)
+        raise self.reject(None, "yaml.syntax", "unterminated mapping")  # pragma: no cover
+
+    def key(self, event: Any, events: Iterator[Any], path: DataPath, depth: int) -> str | None:
+        from ruamel.yaml import events as ev
+
+        if not isinstance(event, ev.ScalarEvent):
+            # A collection or alias as a key: consume it (raising on aliases) and refuse it.
+            self.node(event, events, (*path, "\0key"), depth + 1)
+            self.problems.append(
+                Problem.at(
+                    self.file,
+                    _event_mark(event),
+                    ERROR,
+                    "yaml.key",
+                    "mapping keys must be plain text",
+                )
+            )
+            return None
+        if event.anchor:
+            raise self.reject(
+                event, "yaml.anchor", f"YAML anchors (&{event.anchor}) are not allowed in a policy"
+            )
+        if event.style is None and event.tag is None and event.value == "<<":
+            raise self.reject(
+                event,
+                "yaml.merge-key",
+                "YAML merge keys (<<) are not allowed in a policy",
+                "write the merged keys out in full",
+            )
+        value = self.scalar(event)
+        if not isinstance(value, str):
+            self.problems.append(
+                Problem.at(
+                    self.file,
+                    _event_mark(event),
+                    ERROR,
+                    "yaml.key",
+                    f"mapping key {event.value!r} is not text",
+                    f'quote it: "{event.value}"',
+                )
+            )
+            return None
+        return value
+
+    def check_collection_tag(self, event: Any, kind: str) -> None:
+        tag = _tag(event)
+        if tag is not None and tag != _CORE + kind:
+            raise self.reject(
+                event, "yaml.tag", f"YAML tag {tag!r} is not allowed in a policy", "remove the tag"
+            )
+
+    def scalar(self, event: Any) -> Any:
+        tag = _tag(event)
+        value: str = event.value
+        if tag in (None, "!") and event.style is not None:
+            return value  # quoted or block scalar
+        if tag == "!" or tag == _CORE + "str":
+            return value
+        resolved = _resolve_plain(value)
+        if tag is None:
+            return resolved
+        expected = {
+            _CORE + "int": int,
+            _CORE + "float": float,
+            _CORE + "bool": bool,
+            _CORE + "null": type(None),
+        }
+        if tag not in expected:
+            raise self.reject(
+                event, "yaml.tag", f"YAML tag {tag!r} is not allowed in a policy", "remove the tag"
+            )
+        want = expected[tag]
+        if want is float and type(resolved) is int:
+            return float(resolved)
+        if type(resolved) is not want:
+            raise self.reject(
+                event, "yaml.tag", f"{value!r} is not a valid {tag.removeprefix(_CORE)}"
+            )
+        return resolved
+
+
+def _tag(event: Any) -> str | None:
+    tag = getattr(event, "tag", None)
+    if tag is None:
+        return None
+    text = str(getattr(tag, "value", tag))
+    return text or None
+
+
+def _event_mark(event: Any) -> Mark:
+    if event is None:
+        return Mark(1, 1)
+    return Mark(event.start_mark.line + 1, event.start_mark.column + 1)
+
+
+def _resolve_plain(value: str) -> Any:
+    """YAML 1.2 core schema resolution of a plain scalar."""
+    if _NULL.fullmatch(value):
+        return None
+    if value in _BOOL:
+        return _BOOL[value]
+    if _INT10.fullmatch(value):
+        return int(value)
+    if _INT8.fullmatch(value):
+        return int(value[2:], 8)
+    if _INT16.fullmatch(value):
+        return int(value[2:], 16)
+    if _FLOAT.fullmatch(value) and any(c.isdigit() for c in value):
+        return float(value)
+    if match := _INF.fullmatch(value):
+        return float("-inf") if match.group(1) == "-" else float("inf")
+    if _NAN.fullmatch(value):
+        return float("nan")
+    return value

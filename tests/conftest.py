@@ -1,0 +1,46 @@
+"""Shared fixtures: the repository layout and a runner for the real CLI as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples" / "policies"
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+
+CliRunner = Callable[..., Result]
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> CliRunner:
+    """Run `python -m rovo_reconcile ARGS...` in a subprocess, as a user would."""
+
+    def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> Result:
+        full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
+        full_env.pop("ROVO_RECONCILE_DEBUG", None)
+        proc = subprocess.run(
+            [sys.executable, "-m", "rovo_reconcile", *args],
+            cwd=cwd or tmp_path,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    return run
