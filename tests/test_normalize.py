@@ -201,3 +201,12 @@ def test_canonical_address_sets_do_not_depend_on_order(values: list[str], rnd: o
     shuffled = list(valid)
     rnd.shuffle(shuffled)  # type: ignore[attr-defined]
     assert canonical_addresses(valid) == canonical_addresses(shuffled)
+
+
+def test_pattern_covers_expands_brace_alternatives_in_hosts() -> None:
+    """{a,b}.example.com covers a.example.com; *.example.com covers {a,b}.example.com."""
+    braces = parse_domain("https://{a,b}.example.com/**")
+    assert pattern_covers(braces, parse_domain("https://a.example.com/**"))
+    assert not pattern_covers(braces, parse_domain("https://c.example.com/**"))
+    assert pattern_covers(parse_domain("https://*.example.com/**"), braces)
+    assert not pattern_covers(parse_domain("https://a.example.com/**"), braces)

@@ -283,11 +283,20 @@ def pattern_covers(broad: DomainPattern, narrow: DomainPattern) -> bool:
 
 
 def _host_covers(broad: str, narrow: str) -> bool:
-    if broad == narrow:
-        return True
-    if broad.startswith("*."):
-        return narrow.endswith(broad[1:])
-    return False
+    """Every host `narrow` names (braces expanded) is named by `broad` too."""
+    broad_hosts = _expand_braces(broad)
+    return all(
+        any(b == n or (b.startswith("*.") and n.endswith(b[1:])) for b in broad_hosts)
+        for n in _expand_braces(narrow)
+    )
+
+
+def _expand_braces(host: str) -> list[str]:
+    match = _BRACE_GROUP.match(host)
+    if match is None:
+        return [host]
+    rest = host[match.end() :]
+    return [alt + rest for alt in match.group(1).split(",")]
 
 
 @functools.lru_cache(maxsize=1024)
