@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rovo_reconcile.errors import UsageError
 from rovo_reconcile.model import OrgPolicy
-from rovo_reconcile.problems import ERROR, WARNING, Problem
+from rovo_reconcile.problems import ERROR, WARNING, Mark, Problem
 from rovo_reconcile.rules import check_policy
 from rovo_reconcile.schema import schema_problems
 from rovo_reconcile.yaml_source import SourceDocument, YamlRejected, load_document
@@ -28,6 +28,8 @@ class LoadedPolicy:
     file: str
     policy: OrgPolicy
     source: SourceDocument
+    sources: dict[str, Mark]
+    """Where each change key is defined in `file`."""
 
 
 @dataclass
@@ -80,11 +82,12 @@ def load_policies(paths: Iterable[str]) -> PolicySet:
         result.problems.extend(found)
         if found:
             continue
-        policy, found = check_policy(doc)
-        result.problems.extend(found)
-        if policy is None:
+        checked = check_policy(doc)
+        result.problems.extend(checked.problems)
+        if checked.policy is None:
             continue
-        loaded = LoadedPolicy(file, policy, doc)
+        policy = checked.policy
+        loaded = LoadedPolicy(file, policy, doc, checked.sources)
         first = orgs.setdefault(policy.org.id, loaded)
         if first is not loaded:
             mark = first.source.mark(("org", "id"))

@@ -15,6 +15,8 @@ from pydantic.alias_generators import to_camel
 
 __all__ = [
     "APPS",
+    "SETTING_API_TOKEN",
+    "SETTING_SUPPORTED_DOMAINS",
     "AddressEntry",
     "App",
     "Authentication",
@@ -24,6 +26,9 @@ __all__ = [
     "McpSettings",
     "Org",
     "OrgPolicy",
+    "allowlist_key",
+    "domain_key",
+    "setting_key",
 ]
 
 App = Literal["jira", "jsm", "confluence", "compass", "rovo"]
@@ -82,3 +87,23 @@ class OrgPolicy(_Frozen):
     mcp: McpSettings | None = None
     ip_allowlists: tuple[IpAllowlist, ...] | None = None
     guards: Guards = Guards()
+
+
+# ------------------------------------------------------------------ change keys
+# A change key names one managed object across desired state, live state and
+# plans: `resource:identity`. The loader records where each key is defined.
+
+SETTING_SUPPORTED_DOMAINS = "allowAtlassianSupportedDomains"
+SETTING_API_TOKEN = "authentication.apiToken"
+
+
+def setting_key(setting: str) -> str:
+    return f"mcp.settings:{setting}"
+
+
+def domain_key(pattern: str) -> str:
+    return f"mcp.domain:{pattern}"
+
+
+def allowlist_key(name: str) -> str:
+    return f"ip_allowlist:{name}"

@@ -16,6 +16,8 @@ from typing import Any
 from rovo_reconcile.errors import NormalizeError
 from rovo_reconcile.model import (
     APPS,
+    SETTING_API_TOKEN,
+    SETTING_SUPPORTED_DOMAINS,
     AddressEntry,
     App,
     Authentication,
@@ -25,6 +27,9 @@ from rovo_reconcile.model import (
     McpSettings,
     Org,
     OrgPolicy,
+    allowlist_key,
+    domain_key,
+    setting_key,
 )
 from rovo_reconcile.normalize import (
     DomainPattern,
@@ -33,10 +38,10 @@ from rovo_reconcile.normalize import (
     parse_domain,
     pattern_covers,
 )
-from rovo_reconcile.problems import ERROR, WARNING, Problem, Severity
+from rovo_reconcile.problems import ERROR, WARNING, Mark, Problem, Severity
 from rovo_reconcile.yaml_source import DataPath, SourceDocument
 
-__all__ = ["MAX_ENTRIES_PER_APP", "check_policy"]
+__all__ = ["MAX_ENTRIES_PER_APP", "Checked", "check_policy"]
 
 MAX_ENTRIES_PER_APP = 500
 
@@ -47,18 +52,31 @@ class _Address:
     path: DataPath
 
 
-def check_policy(doc: SourceDocument) -> tuple[OrgPolicy | None, list[Problem]]:
+@dataclass(frozen=True)
+class Checked:
+    policy: OrgPolicy | None
+    """The canonical model, or None when a rule found an error."""
+    problems: list[Problem]
+    sources: dict[str, Mark]
+    """Where each change key (see model.setting_key and friends) is defined."""
+
+
+def check_policy(doc: SourceDocument) -> Checked:
     """Run every semantic rule; the model is returned only when no rule found an error."""
     checker = _Checker(doc)
     policy = checker.run()
     failed = any(p.severity == ERROR for p in checker.problems)
-    return (None if failed else policy), checker.problems
+    return Checked(None if failed else policy, checker.problems, checker.sources)
 
 
 class _Checker:
     def __init__(self, doc: SourceDocument) -> None:
         self.doc = doc
         self.problems: list[Problem] = []
+        self.sources: dict[str, Mark] = {}
+
+    def define(self, key: str, path: DataPath) -> None:
+        self.sources[key] = self.doc.mark(path)
 
     def report(
         self, path: DataPath, severity: Severity, code: str, message: str, hint: str | None = None
@@ -92,6 +110,12 @@ class _Checker:
         auth = raw.get("authentication")
         api_token = auth.get("apiToken") if auth is not None else None
         allow_supported = raw.get("allowAtlassianSupportedDomains")
+        if allow_supported is not None:
+            self.define(
+                setting_key(SETTING_SUPPORTED_DOMAINS), ("mcp", "allowAtlassianSupportedDomains")
+            )
+        if api_token is not None:
+            self.define(setting_key(SETTING_API_TOKEN), ("mcp", "authentication", "apiToken"))
         if api_token is True and (allow_supported is False or domains):
             blocked = (
                 "the blocked supported list" if allow_supported is False else "your domain list"
@@ -134,6 +158,7 @@ class _Checker:
                 )
                 continue
             seen[canonical] = path
+            self.define(domain_key(canonical), path)
             parsed.append((pattern, path))
             entry = item if isinstance(item, dict) else {}
             entries.append(
@@ -176,6 +201,7 @@ class _Checker:
                     "give each allowlist its own name",
                 )
             names.setdefault(folded, (*base, "name"))
+            self.define(allowlist_key(item["name"]), base)
             apps = self.apps(item["apps"], (*base, "apps"))
             addresses, entries = self.addresses(item["addresses"], (*base, "addresses"))
             if item["enabled"] and not item["addresses"]:

@@ -1,0 +1,288 @@
+"""The planner: pure keyed set algebra over canonical values. No I/O, no clock.
+
+`make_plan(desired, live)` compares two `OrgPolicy` values of the same types:
+domains by canonical pattern, allowlists by name, addresses by canonical CIDR.
+A section or setting that is None in `desired` is not managed and yields no
+change. Changes are immutable values in one deterministic order, so the same
+inputs give byte-identical JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+from rovo_reconcile.model import (
+    SETTING_API_TOKEN,
+    SETTING_SUPPORTED_DOMAINS,
+    Guards,
+    IpAllowlist,
+    McpSettings,
+    OrgPolicy,
+    allowlist_key,
+    domain_key,
+    setting_key,
+)
+
+__all__ = [
+    "Action",
+    "Change",
+    "Effect",
+    "OrgPlan",
+    "Plan",
+    "Resource",
+    "allowlist_value",
+    "effective_policy",
+    "fingerprint",
+    "make_plan",
+    "state_value",
+]
+
+Action = Literal["create", "update", "delete"]
+Resource = Literal["mcp.settings", "mcp.domain", "ip_allowlist"]
+Effect = Literal["widens", "narrows", "neutral"]
+
+_RESOURCE_ORDER: dict[str, int] = {"mcp.settings": 0, "mcp.domain": 1, "ip_allowlist": 2}
+_ACTION_ORDER: dict[str, int] = {"create": 0, "update": 1, "delete": 2}
+
+
+@dataclass(frozen=True)
+class Change:
+    action: Action
+    resource: Resource
+    key: str
+    before: Any
+    after: Any
+    effect: Effect
+    source: str | None = None
+    """`file:line` of the desired value, when there is one."""
+
+    def sort_key(self) -> tuple[int, str, int]:
+        return (_RESOURCE_ORDER[self.resource], self.key, _ACTION_ORDER[self.action])
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "resource": self.resource,
+            "key": self.key,
+            "before": self.before,
+            "after": self.after,
+            "effect": self.effect,
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True)
+class OrgPlan:
+    org_id: str
+    live_fingerprint: str
+    changes: tuple[Change, ...]
+    file: str | None = None
+    guards: Guards = field(default_factory=Guards)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes
+
+
+@dataclass(frozen=True)
+class Plan:
+    target: str
+    desired_hash: str
+    orgs: tuple[OrgPlan, ...]
+
+    @property
+    def empty(self) -> bool:
+        return all(org.empty for org in self.orgs)
+
+    def summary(self) -> dict[str, int]:
+        counts = dict.fromkeys(("create", "update", "delete", "widens", "narrows", "neutral"), 0)
+        for org in self.orgs:
+            for change in org.changes:
+                counts[change.action] += 1
+                counts[change.effect] += 1
+        return counts
+
+
+# ------------------------------------------------------------------ canonical values
+
+
+def allowlist_value(allowlist: IpAllowlist) -> dict[str, Any]:
+    """What an allowlist is, as compared and shown: notes and expiries are not live state."""
+    return {
+        "name": allowlist.name,
+        "enabled": allowlist.enabled,
+        "apps": list(allowlist.apps),
+        "allowMobileBypass": allowlist.allow_mobile_bypass,
+        "addresses": sorted({a.address for a in allowlist.addresses}, key=_address_order),
+    }
+
+
+def _address_order(address: str) -> tuple[int, ...]:
+    host, _, prefix = address.partition("/")
+    try:
+        return (*(int(part) for part in host.split(".")), int(prefix or 32))
+    except ValueError:  # a live value we could not normalise sorts last, stably
+        return (256,)
+
+
+def state_value(policy: OrgPolicy) -> dict[str, Any]:
+    """The managed state as canonical JSON-able data (what fingerprints hash)."""
+    value: dict[str, Any] = {"org": policy.org.id}
+    if policy.mcp is not None:
+        mcp = policy.mcp
+        value["mcp"] = {
+            "allowAtlassianSupportedDomains": mcp.allow_atlassian_supported_domains,
+            "apiToken": mcp.authentication.api_token if mcp.authentication else None,
+            "domains": sorted({d.pattern for d in mcp.domains})
+            if mcp.domains is not None
+            else None,
+        }
+    if policy.ip_allowlists is not None:
+        value["ipAllowlists"] = sorted(
+            (allowlist_value(a) for a in policy.ip_allowlists), key=lambda a: str(a["name"])
+        )
+    return value
+
+
+def fingerprint(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def effective_policy(policy: OrgPolicy, today: date) -> OrgPolicy:
+    """The policy as of `today`: entries whose `expires` date has passed count as absent."""
+
+    def live_on(expires: date | None) -> bool:
+        return expires is None or today <= expires
+
+    mcp = policy.mcp
+    if mcp is not None and mcp.domains is not None:
+        mcp = mcp.model_copy(
+            update={"domains": tuple(d for d in mcp.domains if live_on(d.expires))}
+        )
+    allowlists = policy.ip_allowlists
+    if allowlists is not None:
+        allowlists = tuple(
+            a.model_copy(update={"addresses": tuple(e for e in a.addresses if live_on(e.expires))})
+            for a in allowlists
+        )
+    return policy.model_copy(update={"mcp": mcp, "ip_allowlists": allowlists})
+
+
+# ------------------------------------------------------------------ the planner
+
+
+def make_plan(
+    desired: OrgPolicy,
+    live: OrgPolicy,
+    sources: Mapping[str, str] | None = None,
+    *,
+    file: str | None = None,
+    notes: tuple[str, ...] = (),
+) -> OrgPlan:
+    """Every change that turns `live` into `desired`, in one fixed order.
+
+    `sources` maps change keys to the `file:line` of their desired value.
+    """
+    where = sources or {}
+    changes: list[Change] = []
+    if desired.mcp is not None:
+        changes.extend(_mcp_changes(desired.mcp, live.mcp or McpSettings(), where))
+    if desired.ip_allowlists is not None:
+        changes.extend(_allowlist_changes(desired.ip_allowlists, live.ip_allowlists or (), where))
+    return OrgPlan(
+        org_id=desired.org.id,
+        live_fingerprint=fingerprint(state_value(live)),
+        changes=tuple(sorted(changes, key=Change.sort_key)),
+        file=file,
+        guards=desired.guards,
+        notes=notes,
+    )
+
+
+def _mcp_changes(
+    desired: McpSettings, live: McpSettings, where: Mapping[str, str]
+) -> Iterable[Change]:
+    want = desired.allow_atlassian_supported_domains
+    have = live.allow_atlassian_supported_domains
+    if want is not None and want != have:
+        key = setting_key(SETTING_SUPPORTED_DOMAINS)
+        yield Change(
+            "update",
+            "mcp.settings",
+            key,
+            have,
+            want,
+            "widens" if want else "narrows",
+            where.get(key),
+        )
+    want_token = desired.authentication.api_token if desired.authentication else None
+    have_token = live.authentication.api_token if live.authentication else None
+    if want_token is not None and want_token != have_token:
+        key = setting_key(SETTING_API_TOKEN)
+        effect: Effect = "widens" if want_token else "narrows"
+        yield Change("update", "mcp.settings", key, have_token, want_token, effect, where.get(key))
+    if desired.domains is not None:
+        wanted = {d.pattern for d in desired.domains}
+        present = {d.pattern for d in live.domains or ()}
+        for pattern in sorted(wanted - present):
+            key = domain_key(pattern)
+            yield Change("create", "mcp.domain", key, None, pattern, "widens", where.get(key))
+        for pattern in sorted(present - wanted):
+            yield Change("delete", "mcp.domain", domain_key(pattern), pattern, None, "narrows")
+
+
+def _allowlist_changes(
+    desired: tuple[IpAllowlist, ...], live: tuple[IpAllowlist, ...], where: Mapping[str, str]
+) -> Iterable[Change]:
+    wanted = {a.name: allowlist_value(a) for a in desired}
+    present = {a.name: allowlist_value(a) for a in live}
+    for name in sorted(wanted.keys() | present.keys()):
+        key = allowlist_key(name)
+        after, before = wanted.get(name), present.get(name)
+        if before is None:
+            assert after is not None
+            effect: Effect = "narrows" if after["enabled"] else "neutral"
+            yield Change("create", "ip_allowlist", key, None, after, effect, where.get(key))
+        elif after is None:
+            effect = "widens" if before["enabled"] else "neutral"
+            yield Change("delete", "ip_allowlist", key, before, None, effect)
+        elif after != before:
+            yield Change(
+                "update",
+                "ip_allowlist",
+                key,
+                before,
+                after,
+                allowlist_effect(before, after),
+                where.get(key),
+            )
+
+
+def allowlist_effect(before: Mapping[str, Any], after: Mapping[str, Any]) -> Effect:
+    """Does the update let more clients in? Any widening part makes the whole change widen."""
+    if before["enabled"] and not after["enabled"]:
+        return "widens"
+    if not before["enabled"] and not after["enabled"]:
+        return "neutral"
+    if not before["enabled"] and after["enabled"]:
+        return "narrows"
+    widens = (
+        bool(set(after["addresses"]) - set(before["addresses"]))
+        or bool(set(before["apps"]) - set(after["apps"]))
+        or (after["allowMobileBypass"] and not before["allowMobileBypass"])
+    )
+    if widens:
+        return "widens"
+    narrows = (
+        bool(set(before["addresses"]) - set(after["addresses"]))
+        or bool(set(after["apps"]) - set(before["apps"]))
+        or (before["allowMobileBypass"] and not after["allowMobileBypass"])
+    )
+    return "narrows" if narrows else "neutral"
