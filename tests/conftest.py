@@ -13,6 +13,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "policies"
+TODAY = "2026-11-26"
+"""Tests pin the date expiry checks compare with, so they mean the same thing next year."""
+
+
+@pytest.fixture(autouse=True)
+def _pinned_today(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ROVO_RECONCILE_NOW", TODAY)
 
 
 @dataclass(frozen=True)

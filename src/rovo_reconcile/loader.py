@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from rovo_reconcile.errors import UsageError
@@ -67,7 +68,8 @@ def find_policy_files(paths: Iterable[str]) -> list[Path]:
     return list(found)
 
 
-def load_policies(paths: Iterable[str]) -> PolicySet:
+def load_policies(paths: Iterable[str], today: date) -> PolicySet:
+    """Load and check every policy as of `today` (expiry dates are compared with it)."""
     result = PolicySet()
     orgs: dict[str, LoadedPolicy] = {}
     for path in find_policy_files(paths):
@@ -82,7 +84,7 @@ def load_policies(paths: Iterable[str]) -> PolicySet:
         result.problems.extend(found)
         if found:
             continue
-        checked = check_policy(doc)
+        checked = check_policy(doc, today)
         result.problems.extend(checked.problems)
         if checked.policy is None:
             continue

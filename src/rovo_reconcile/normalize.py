@@ -119,7 +119,7 @@ def _reject_bad_characters(text: str) -> None:
         if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn"):
             raise NormalizeError(
                 "domain.control-character",
-                f"a domain pattern cannot contain the control character U+{ord(ch):04X}",
+                f"a domain pattern cannot contain the invisible or control character U+{ord(ch):04X}",
             )
         if ch == "\\":
             raise NormalizeError(
@@ -162,6 +162,10 @@ def _canonical_host(host: str) -> str:
         )
     if host.endswith("."):
         host = host[:-1]
+    if host.endswith("."):
+        raise NormalizeError(
+            "domain.idna", f"{host + '.'!r} is not a valid host name (it ends in two dots)"
+        )
     if not host:
         raise NormalizeError("domain.no-host", "the domain pattern has no host")
     if _DOTTED_QUAD.fullmatch(host):
@@ -194,7 +198,7 @@ def _canonical_host(host: str) -> str:
     if "{" in first or "}" in first:
         # Each alternative is one label: check it as a full host, keep its A-label.
         hosts = {_idna(f"{alt}.{rest}" if rest else alt) for alt in _brace_alternatives(first)}
-        group = "{" + ",".join(sorted(h.split(".", 1)[0] for h in hosts)) + "}"
+        group = _brace_group({h.split(".", 1)[0] for h in hosts})
         return f"{group}.{_idna(rest)}" if rest else group
     if "{" in host or "}" in host:
         raise NormalizeError(
@@ -261,11 +265,14 @@ def _canonical_path(path: str) -> str:
     if path.count("{") != path.count("}"):
         raise NormalizeError("domain.braces", "unbalanced braces in the path")
 
-    def sort_group(match: re.Match[str]) -> str:
-        alternatives = match.group(1).split(",")
-        return "{" + ",".join(sorted(set(alternatives))) + "}"
+    return _BRACE_GROUP.sub(lambda m: _brace_group(set(m.group(1).split(","))), path)
 
-    return _BRACE_GROUP.sub(sort_group, path)
+
+def _brace_group(alternatives: set[str]) -> str:
+    """Sorted alternatives in braces; a single alternative needs no braces."""
+    if len(alternatives) == 1:
+        return next(iter(alternatives))
+    return "{" + ",".join(sorted(alternatives)) + "}"
 
 
 def pattern_covers(broad: DomainPattern, narrow: DomainPattern) -> bool:
@@ -389,8 +396,8 @@ def address_network(text: object) -> ipaddress.IPv4Network:
     if prefix_len == 0:
         raise NormalizeError(
             "address.any",
-            f"{text!r} admits every address on the internet, which makes the allowlist pointless",
-            "list your egress addresses, or disable the allowlist",
+            f"{text!r} admits every address on the internet",
+            "list your own egress addresses instead",
         )
     if net.network_address != ipaddress.IPv4Address(addr):
         raise NormalizeError(

@@ -41,7 +41,7 @@ from rovo_reconcile.normalize import (
 from rovo_reconcile.problems import ERROR, WARNING, Mark, Problem, Severity
 from rovo_reconcile.yaml_source import DataPath, SourceDocument
 
-__all__ = ["MAX_ENTRIES_PER_APP", "Checked", "check_policy"]
+__all__ = ["EXPIRY_WARNING_DAYS", "MAX_ENTRIES_PER_APP", "Checked", "check_policy"]
 
 MAX_ENTRIES_PER_APP = 500
 
@@ -50,6 +50,7 @@ MAX_ENTRIES_PER_APP = 500
 class _Address:
     net: ipaddress.IPv4Network
     path: DataPath
+    expired: bool
 
 
 @dataclass(frozen=True)
@@ -61,17 +62,21 @@ class Checked:
     """Where each change key (see model.setting_key and friends) is defined."""
 
 
-def check_policy(doc: SourceDocument) -> Checked:
-    """Run every semantic rule; the model is returned only when no rule found an error."""
-    checker = _Checker(doc)
+EXPIRY_WARNING_DAYS = 14
+
+
+def check_policy(doc: SourceDocument, today: date) -> Checked:
+    """Run every semantic rule as of `today`; the model is returned only when no rule found an error."""
+    checker = _Checker(doc, today)
     policy = checker.run()
     failed = any(p.severity == ERROR for p in checker.problems)
     return Checked(None if failed else policy, checker.problems, checker.sources)
 
 
 class _Checker:
-    def __init__(self, doc: SourceDocument) -> None:
+    def __init__(self, doc: SourceDocument, today: date) -> None:
         self.doc = doc
+        self.today = today
         self.problems: list[Problem] = []
         self.sources: dict[str, Mark] = {}
 
@@ -79,11 +84,18 @@ class _Checker:
         self.sources[key] = self.doc.mark(path)
 
     def report(
-        self, path: DataPath, severity: Severity, code: str, message: str, hint: str | None = None
+        self,
+        path: DataPath,
+        severity: Severity,
+        code: str,
+        message: str,
+        hint: str | None = None,
+        *,
+        key: bool = False,
     ) -> None:
-        self.problems.append(
-            Problem.at(self.doc.file, self.doc.mark(path), severity, code, message, hint)
-        )
+        """Record a problem at the node of `path` (or at its key, with key=True)."""
+        mark = self.doc.mark(path, key=key)
+        self.problems.append(Problem.at(self.doc.file, mark, severity, code, message, hint))
 
     def line(self, path: DataPath) -> int:
         return self.doc.mark(path).line
@@ -161,6 +173,9 @@ class _Checker:
             self.define(domain_key(canonical), path)
             parsed.append((pattern, path))
             entry = item if isinstance(item, dict) else {}
+            self.expired(
+                _date(entry.get("expires")), ("mcp", "domains", index, "expires"), canonical
+            )
             entries.append(
                 DomainEntry(
                     pattern=canonical, note=entry.get("note"), expires=_date(entry.get("expires"))
@@ -204,6 +219,21 @@ class _Checker:
             self.define(allowlist_key(item["name"]), base)
             apps = self.apps(item["apps"], (*base, "apps"))
             addresses, entries = self.addresses(item["addresses"], (*base, "addresses"))
+            if (
+                item["enabled"]
+                and item["addresses"]
+                and addresses
+                and all(a.expired for a in addresses)
+            ):
+                self.report(
+                    (*base, "addresses"),
+                    ERROR,
+                    "allowlist.enabled-expired",
+                    f"every address of enabled allowlist {item['name']!r} has expired: the plan would "
+                    "leave it empty and lock everyone out of " + ", ".join(apps),
+                    "renew an expiry date, add addresses, or set enabled: false",
+                    key=True,
+                )
             if item["enabled"] and not item["addresses"]:
                 self.report(
                     (*base, "addresses"),
@@ -212,6 +242,7 @@ class _Checker:
                     f"allowlist {item['name']!r} is enabled with no addresses: it would lock everyone "
                     "out of " + ", ".join(apps),
                     "add addresses, or set enabled: false",
+                    key=True,
                 )
             for app in apps:
                 for address in addresses:
@@ -279,13 +310,12 @@ class _Checker:
                     f"{net} is {label}; Atlassian sees only public source addresses",
                     "list your public egress address instead",
                 )
-            found.append(_Address(net, item_path))
             entry = item if isinstance(item, dict) else {}
-            entries.append(
-                AddressEntry(
-                    address=str(net), note=entry.get("note"), expires=_date(entry.get("expires"))
-                )
+            expires = _date(entry.get("expires"))
+            found.append(
+                _Address(net, item_path, self.expired(expires, (*path, index, "expires"), str(net)))
             )
+            entries.append(AddressEntry(address=str(net), note=entry.get("note"), expires=expires))
         self.overlaps(found)
         return found, tuple(entries)
 
@@ -314,6 +344,31 @@ class _Checker:
                 widest.net.broadcast_address
             ):
                 widest = current
+
+    def expired(self, expires: date | None, path: DataPath, what: str) -> bool:
+        """Warn about an entry that has expired or will within two weeks; True if expired."""
+        if expires is None:
+            return False
+        days = (expires - self.today).days
+        if days < 0:
+            self.report(
+                path,
+                WARNING,
+                "expiry.passed",
+                f"{what} expired on {expires}: plans treat it as absent and remove it from live",
+                "delete the entry, or move its expiry date",
+            )
+            return True
+        if days <= EXPIRY_WARNING_DAYS:
+            self.report(
+                path,
+                WARNING,
+                "expiry.soon",
+                f"{what} expires on {expires} (in {days} day{'' if days == 1 else 's'}); after that "
+                "plans remove it",
+                "renew it by moving the date, or let it lapse",
+            )
+        return False
 
     # ------------------------------------------------------------------ guards
 
@@ -351,6 +406,7 @@ class _Checker:
                     for allowlist, nets in zip(allowlists, addresses, strict=True)
                     if allowlist.enabled and app in allowlist.apps
                     for a in nets
+                    if not a.expired
                 ]
                 if covering and not any(
                     net.subnet_of(c) for c in ipaddress.collapse_addresses(covering)

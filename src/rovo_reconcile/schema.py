@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+from collections.abc import Iterable
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -48,9 +49,18 @@ def schema_problems(doc: SourceDocument) -> list[Problem]:
             )
         ]
     problems: set[Problem] = set()
-    for error in _validator().iter_errors(doc.data):
+    for error in _relevant(_validator().iter_errors(doc.data)):
         problems.update(_translate(error, doc))
     return sorted(problems)
+
+
+def _relevant(errors: Iterable[ValidationError]) -> list[ValidationError]:
+    """A date in the wrong form fails both `pattern` and `format`: keep the one with the hint."""
+    errors = list(errors)
+    bad_form = {tuple(e.absolute_path) for e in errors if e.validator == "pattern"}
+    return [
+        e for e in errors if not (e.validator == "format" and tuple(e.absolute_path) in bad_form)
+    ]
 
 
 def describe_path(path: DataPath) -> str:
@@ -90,10 +100,12 @@ def _translate(error: ValidationError, doc: SourceDocument) -> list[Problem]:
         ]
     if kind == "required":
         missing = [k for k in expected if k not in instance]
-        return [at(f"{where} is missing the required key {k!r}") for k in missing]
+        return [at(f"{where} is missing the required key {k!r}", key=bool(path)) for k in missing]
     if kind == "type":
         words = _type_words(expected)
-        hint = "write true or false, without quotes" if expected == "boolean" else None
+        hint = None
+        if expected == "boolean":
+            hint = "write true or false, unquoted (YAML 1.2 reads yes, no, on and off as text)"
         if expected == "integer" and isinstance(instance, str):
             hint = "write the number without quotes"
         return [at(f"{where} must be {words}, not {_value_words(instance)}", hint)]
@@ -143,7 +155,7 @@ def _translate_choice(
     for errors in branches.values():
         if not any(e.validator == "type" and not e.relative_path for e in errors):
             out: list[Problem] = []
-            for sub in errors:
+            for sub in _relevant(errors):
                 out.extend(_translate(sub, doc))
             return out
     field = "pattern" if ".domains" in where else "address"

@@ -138,9 +138,13 @@ def parse_text(text: str, file: str) -> tuple[SourceDocument, list[Problem]]:
     except MarkedYAMLError as e:
         ymark = e.problem_mark or e.context_mark
         mark = Mark(ymark.line + 1, ymark.column + 1) if ymark is not None else Mark(1, 1)
-        reason = " ".join(str(part) for part in (e.context, e.problem) if part)
+        reason = "; ".join(str(part) for part in (e.context, e.problem) if part)
+        if e.context and e.context_mark is not None and e.context_mark is not ymark:
+            reason += f" (it started at line {e.context_mark.line + 1})"
+        tab = "\t" in str(e.problem) or "\\t" in str(e.problem)
+        hint = "indent with spaces: YAML does not allow tabs here" if tab else None
         raise YamlRejected(
-            Problem.at(file, mark, ERROR, "yaml.syntax", f"YAML syntax error: {reason}")
+            Problem.at(file, mark, ERROR, "yaml.syntax", f"YAML syntax error: {reason}", hint)
         ) from e
     except YAMLError as e:
         raise YamlRejected(Problem(file, 1, 1, ERROR, "yaml.syntax", f"YAML error: {e}")) from e
@@ -161,10 +165,13 @@ def _check_flow_depth(text: str, file: str) -> None:
     """
     depth = 0
     index = 0
-    previous = "\n"
+    previous = "\n"  # the last character that is not a space or tab
     while index < len(text):
         ch = text[index]
-        if ch in "\"'" and previous in " \t\n[{,:":
+        if ch in " \t":
+            index += 1
+            continue
+        if ch in "\"'" and previous in "\n[{,:-?":  # a quote opens a scalar only where one starts
             close = text.find(ch, index + 1)
             index = len(text) if close < 0 else close
         elif ch == "#" and previous in " \t\n":
@@ -251,7 +258,12 @@ class _Builder:
             )
         if depth > MAX_DEPTH:
             raise self.reject(event, "yaml.depth", f"the YAML nests deeper than {MAX_DEPTH} levels")
-        self.values[path] = _event_mark(event)
+        mark = _event_mark(event)
+        if isinstance(event, ev.ScalarEvent) and event.value == "" and event.style is None:
+            mark = self.keys.get(
+                path, mark
+            )  # an empty value sits where its key is, not on the next line
+        self.values[path] = mark
         if isinstance(event, ev.ScalarEvent):
             return self.scalar(event)
         if isinstance(event, ev.SequenceStartEvent):
@@ -340,7 +352,10 @@ class _Builder:
         tag = _tag(event)
         if tag is not None and tag != _CORE + kind:
             raise self.reject(
-                event, "yaml.tag", f"YAML tag {tag!r} is not allowed in a policy", "remove the tag"
+                event,
+                "yaml.tag",
+                f"YAML tag {_shown(tag)!r} is not allowed in a policy",
+                "remove the tag",
             )
 
     def scalar(self, event: Any) -> Any:
@@ -361,7 +376,10 @@ class _Builder:
         }
         if tag not in expected:
             raise self.reject(
-                event, "yaml.tag", f"YAML tag {tag!r} is not allowed in a policy", "remove the tag"
+                event,
+                "yaml.tag",
+                f"YAML tag {_shown(tag)!r} is not allowed in a policy",
+                "remove the tag",
             )
         want = expected[tag]
         if want is float and type(resolved) is int:
@@ -371,6 +389,11 @@ class _Builder:
                 event, "yaml.tag", f"{value!r} is not a valid {tag.removeprefix(_CORE)}"
             )
         return resolved
+
+
+def _shown(tag: str) -> str:
+    """A tag as the user wrote it: `!!python/name` rather than its expanded form."""
+    return "!!" + tag.removeprefix(_CORE) if tag.startswith(_CORE) else tag
 
 
 def _tag(event: Any) -> str | None:
