@@ -106,6 +106,8 @@ class EmulatorOptions:
             raise ValueError("rate_limit must be at least 1 (or None)")
         if any(role not in ("read", "write") for role in self.api_keys.values()):
             raise ValueError("every API key's role must be 'read' or 'write'")
+        # A private read-only copy: the caller's dict changing later must not change the server.
+        object.__setattr__(self, "api_keys", MappingProxyType(dict(self.api_keys)))
 
     def __repr__(self) -> str:  # never show the keys, even in a traceback
         shown = {k: v for k, v in self.__dict__.items() if k != "api_keys"}

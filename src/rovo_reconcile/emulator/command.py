@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Literal
 
 import click
 
+from rovo_reconcile.errors import RovoError  # stdlib-only, cheap to import
+
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
@@ -221,13 +223,13 @@ def _bind(host: str, port: int) -> socket.socket:
         )[0]
         sock = socket.socket(family, kind, proto)
     except OSError as e:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {e}") from e
+        raise RovoError(f"cannot listen on {host}:{port}: {e}") from e
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
     except OSError as e:
         sock.close()
-        raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
+        raise RovoError(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
     return sock
 
 

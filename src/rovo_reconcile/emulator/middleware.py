@@ -7,8 +7,11 @@ a response cut off mid-body, which no Response object can express.
 
 Order, per request (the `/_emulator/` endpoints skip all of it):
 
-    count -> latency -> auth (401/403) -> rate limit (429) -> fail_rate (503)
+    count -> latency -> rate limit (429) -> fail_rate (503) -> auth (401/403)
           -> handler -> drop (writes only: the write is done, the answer is cut)
+
+The rate limit comes first so that, as documented, every response - a 401
+too - carries `X-RateLimit-Limit` and `X-RateLimit-Remaining`.
 
 Every random decision comes from one `random.Random(seed)`, drawn only when its
 rate is above zero, so a seeded emulator misbehaves the same way on every run.
@@ -162,48 +165,47 @@ class EmulatorMiddleware:
             await send(message)
 
         try:
-            await self._handle(scope, receive, counted_send, method, path, write)
+            await self._handle(scope, receive, counted_send, path, write)
         except Exception:
             if not started:  # the server will answer 500; count it as such
                 self.store.count_request(method, path, 500, write=write)
             raise
 
     async def _handle(
-        self, scope: Scope, receive: Receive, send: Send, method: str, path: str, write: bool
+        self, scope: Scope, receive: Receive, send: Send, path: str, write: bool
     ) -> None:
         if self.latency_s > 0:
             await anyio.sleep(self.latency_s)
+        if self.rate is not None:
+            admitted, rate_headers = self.rate.admit(time.time())
+            if not admitted:
+                headers = {**rate_headers, "Retry-After": self.retry_after}
+                response = proxy_error(429, "Too Many Requests: rate limit exceeded", headers)
+                await response(scope, receive, send)
+                return
+            send = _with_headers(send, rate_headers)
+        if self.faults.fail():
+            await self._unavailable()(scope, receive, send)
+            return
         denied = self._authorize(scope, path, write)
         if denied is not None:
             await denied(scope, receive, send)
             return
-        extra: dict[str, str] = {}
-        if self.rate is not None:
-            admitted, extra = self.rate.admit(time.time())
-            if not admitted:
-                headers = {**extra, "Retry-After": self.retry_after}
-                await proxy_error(429, "Too Many Requests: rate limit exceeded", headers)(
-                    scope, receive, send
-                )
-                return
-        if self.faults.fail():
-            headers = {**extra, "Retry-After": self.retry_after}
-            if self.faults.proxy_shaped():
-                response = proxy_error(503, "Service Unavailable", headers)
-            else:
-                response = application_error(
-                    503,
-                    "ADMIN-503-1",
-                    "Service unavailable",
-                    "The service is temporarily unavailable (injected by the emulator's fail_rate); retry later.",
-                    headers,
-                )
-            await response(scope, receive, send)
-            return
-        inner = _with_headers(send, extra) if extra else send
         if write and self.faults.drop():
-            inner = _dropping(inner)
-        await self.app(scope, receive, inner)
+            send = _dropping(send)
+        await self.app(scope, receive, send)
+
+    def _unavailable(self) -> Response:
+        headers = {"Retry-After": self.retry_after}
+        if self.faults.proxy_shaped():
+            return proxy_error(503, "Service Unavailable", headers)
+        return application_error(
+            503,
+            "ADMIN-503-1",
+            "Service unavailable",
+            "The service is temporarily unavailable (the emulator's fail_rate); retry later.",
+            headers,
+        )
 
     def _authorize(self, scope: Scope, path: str, write: bool) -> Response | None:
         if not self._keys:

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from rovo_reconcile.errors import UsageError
+
 __all__ = [
     "DEFAULT_WORKSPACES",
     "DomainRecord",
@@ -41,12 +43,14 @@ __all__ = [
     "Page",
     "PolicyRecord",
     "PolicyWrite",
+    "StateFileError",
     "Store",
     "WorkspaceRecord",
     "workspace_id",
 ]
 
 BUSY_TIMEOUT_S = 10.0
+SCHEMA_VERSION = 1
 
 # The workspaces every auto-created org gets: (name, typeKey, hostUrl).
 # Two Jira Software sites so "apps: [jira]" maps to more than one resource id.
@@ -108,6 +112,10 @@ CREATE TABLE IF NOT EXISTS request_counts (
     n    INTEGER NOT NULL
 );
 """
+
+
+class StateFileError(UsageError):
+    """The state file cannot be opened, is not SQLite, or is from a newer version."""
 
 
 # --------------------------------------------------------------------------- records
@@ -182,22 +190,39 @@ class Store:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._create_schema()
+            anchor = self._connect(check_same_thread=False)  # closed by whichever thread GCs us
+        except (OSError, sqlite3.Error) as e:
+            raise StateFileError(f"cannot use {self.path} as emulator state: {e}") from e
+        self._close_anchor = weakref.finalize(self, anchor.close)
+        try:
+            anchor.execute("SELECT 1 FROM orgs LIMIT 1").fetchall()  # really opens the file
+        except sqlite3.Error as e:
+            self.close()
+            raise StateFileError(f"cannot use {self.path} as emulator state: {e}") from e
+
+    def _create_schema(self) -> None:
         with closing(self._connect()) as conn:
             # journal_mode is stored in the file; it must be set outside a transaction.
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("BEGIN IMMEDIATE")
             try:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version > SCHEMA_VERSION:
+                    raise StateFileError(
+                        f"{self.path} was written by a newer rovo-reconcile (schema {version}, "
+                        f"this one knows {SCHEMA_VERSION}); use another state file"
+                    )
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-        anchor = self._connect(check_same_thread=False)  # closed from whichever thread GCs us
-        anchor.execute("SELECT 1 FROM orgs LIMIT 1").fetchall()  # really opens the file
-        self._close_anchor = weakref.finalize(self, anchor.close)
 
     def close(self) -> None:
         """Release the anchor connection; the store stays usable, only slower."""

@@ -1,0 +1,212 @@
+"""AdminClient: the one place that sends requests to the Admin API (or the emulator).
+
+One shared `httpx.AsyncClient` per run, a cap on requests in flight, retries per
+`retry.RetryPolicy`, pagination that follows `links.next` (same origin only: the
+bearer token never goes to another host) and falls back to `meta.next` as
+`?cursor=`, and every failure translated into an `ApiError` with the key redacted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from rovo_reconcile.api.errors import (
+    AmbiguousWrite,
+    ApiConnectionError,
+    ApiError,
+    ApiUnavailable,
+    error_from_response,
+)
+from rovo_reconcile.api.retry import (
+    IDEMPOTENT_METHODS,
+    RETRY_STATUSES,
+    Clock,
+    RetryPolicy,
+    SystemClock,
+)
+from rovo_reconcile.api.secrets import Secret, redact
+
+__all__ = ["AdminClient", "Json"]
+
+Json = dict[str, Any]
+_MAX_PAGES = 10_000
+
+
+class AdminClient:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        concurrency: int = 8,
+        retry: RetryPolicy | None = None,
+        clock: Clock | None = None,
+        secret: Secret | None = None,
+    ) -> None:
+        self.http = http
+        self.retry = retry or RetryPolicy()
+        self.clock: Clock = clock or SystemClock()
+        self._secret = secret
+        self._slots = asyncio.Semaphore(concurrency)
+
+    # ------------------------------------------------------------------ requests
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        json_body: Json | None = None,
+        params: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """Send with retries; return a 2xx response or raise an ApiError."""
+        started = self.clock.monotonic()
+        attempt = 0
+        path = httpx.URL(url).path
+        while True:
+            attempt += 1
+            response = await self._send_once(method, url, json_body, params, attempt)
+            if response is not None and response.status_code < 400:
+                return response
+            if response is not None and response.status_code not in RETRY_STATUSES:
+                raise self._error(method, path, response)
+            if attempt >= self.retry.max_attempts:
+                raise self._gave_up(method, path, response, attempt)
+            wait = self.retry.delay(response, attempt, self.clock.wall())
+            if self.clock.monotonic() - started + wait > self.retry.budget:
+                raise self._gave_up(method, path, response, attempt, budget=True)
+            await self.clock.sleep(wait)
+
+    async def _send_once(
+        self,
+        method: str,
+        url: str,
+        json_body: Json | None,
+        params: dict[str, str] | None,
+        attempt: int,
+    ) -> httpx.Response | None:
+        """One attempt. None means a connection failure that is safe to retry."""
+        path = httpx.URL(url).path
+        try:
+            async with self._slots:
+                return await self.http.request(method, url, json=json_body, params=params)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as e:
+            if attempt >= self.retry.max_attempts:
+                raise ApiConnectionError(
+                    self._clean(f"{method} {path}: cannot connect: {e}")
+                ) from e
+            return None  # nothing was sent: retrying cannot duplicate anything
+        except httpx.TransportError as e:
+            if method not in IDEMPOTENT_METHODS:
+                raise AmbiguousWrite(
+                    self._clean(
+                        f"{method} {path}: the connection failed after the request was sent "
+                        f"({type(e).__name__}); it may or may not have been applied"
+                    )
+                ) from e
+            if attempt >= self.retry.max_attempts:
+                raise ApiConnectionError(
+                    self._clean(f"{method} {path} failed: {type(e).__name__}: {e}")
+                ) from e
+            return None
+
+    def _error(self, method: str, path: str, response: httpx.Response) -> ApiError:
+        error = error_from_response(method, path, response.status_code, response.content)
+        error.args = (self._clean(str(error.args[0])),)
+        return error
+
+    def _gave_up(
+        self,
+        method: str,
+        path: str,
+        response: httpx.Response | None,
+        attempts: int,
+        *,
+        budget: bool = False,
+    ) -> ApiError:
+        why = "the retry time budget ran out" if budget else f"after {attempts} attempts"
+        if response is None:
+            return ApiConnectionError(self._clean(f"{method} {path}: cannot connect ({why})"))
+        error = self._error(method, path, response)
+        return ApiUnavailable(
+            f"{error.args[0]} ({why})", status=response.status_code, code=error.code
+        )
+
+    def _clean(self, text: str) -> str:
+        return redact(text, self._secret)
+
+    # ------------------------------------------------------------------ json helpers
+
+    async def get_json(self, url: str, params: dict[str, str] | None = None) -> Json:
+        return self._json(await self.request("GET", url, params=params), "GET", url)
+
+    async def send_json(self, method: str, url: str, body: Json | None = None) -> Json | None:
+        response = await self.request(method, url, json_body=body)
+        return self._json(response, method, url) if response.content else None
+
+    def _json(self, response: httpx.Response, method: str, url: str) -> Json:
+        try:
+            data = json.loads(response.content)
+        except ValueError as e:
+            raise ApiError(
+                f"{method} {httpx.URL(url).path}: the answer is not JSON",
+                status=response.status_code,
+            ) from e
+        if not isinstance(data, dict):
+            raise ApiError(
+                f"{method} {httpx.URL(url).path}: expected a JSON object",
+                status=response.status_code,
+            )
+        return data
+
+    async def pages(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, str] | None = None,
+        json_body: Json | None = None,
+    ) -> AsyncIterator[Json]:
+        """Every item of `data` over all pages: `links.next` first, else `meta.next` as cursor."""
+        origin = httpx.URL(url)
+        next_url: str | None = url
+        next_params = dict(params or {})
+        seen: set[str] = set()
+        for _ in range(_MAX_PAGES):
+            assert next_url is not None
+            response = await self.request(
+                method, next_url, params=next_params or None, json_body=json_body
+            )
+            page = self._json(response, method, next_url)
+            for item in page.get("data") or []:
+                if isinstance(item, dict):
+                    yield item
+            link = (page.get("links") or {}).get("next")
+            cursor = (page.get("meta") or {}).get("next")
+            if link:
+                target = origin.join(str(link))
+                if (target.scheme, target.host, target.port) != (
+                    origin.scheme,
+                    origin.host,
+                    origin.port,
+                ):
+                    raise ApiError(
+                        f"{origin.path}: refusing to follow a next-page link to another host"
+                    )
+                next_url, next_params = str(target), {}
+            elif cursor:
+                next_url, next_params = url, {**(params or {}), "cursor": str(cursor)}
+            else:
+                return
+            key = f"{next_url}?{sorted(next_params.items())}"
+            if key in seen:
+                raise ApiError(f"{origin.path}: the server returned the same next page twice")
+            seen.add(key)
+        raise ApiError(f"{origin.path}: more than {_MAX_PAGES} pages")
+
+    async def aclose(self) -> None:
+        await self.http.aclose()

@@ -1,0 +1,143 @@
+"""Where live state lives: the local sandbox or a real Atlassian organization.
+
+Both are reached through the same `AdminClient`; the sandbox only swaps the
+transport for the emulator app running in-process on a SQLite file, so the
+sandbox exercises exactly the client code that talks to Atlassian.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from rovo_reconcile.errors import UsageError
+
+if TYPE_CHECKING:
+    from rovo_reconcile.api.client import AdminClient
+    from rovo_reconcile.api.secrets import Secret
+    from rovo_reconcile.api.transport import CountingTransport
+
+__all__ = [
+    "DEFAULT_API_URL",
+    "SANDBOX_DB",
+    "TARGETS",
+    "Target",
+    "open_client",
+    "resolve_target",
+]
+
+TARGETS = ("sandbox", "atlassian")
+DEFAULT_API_URL = "https://api.atlassian.com"
+SANDBOX_DB = Path(".rovo-reconcile") / "sandbox.db"
+SANDBOX_URL = "http://sandbox.rovo-reconcile.invalid"
+API_KEY_ENV = "ATLASSIAN_ADMIN_API_KEY"
+
+
+@dataclass(frozen=True)
+class Target:
+    name: Literal["sandbox", "atlassian"]
+    api_url: str
+    explicit: bool
+    """True when the user chose the target (flag or environment), False for the default."""
+    sandbox_db: Path | None = None
+    api_key_file: Path | None = None
+
+    @property
+    def label(self) -> str:
+        """How every output names the target."""
+        if self.name == "sandbox":
+            return f"sandbox ({self.sandbox_db})"
+        return f"atlassian ({self.api_url})"
+
+
+def resolve_target(
+    target: str | None,
+    api_url: str | None,
+    api_key_file: Path | None,
+    sandbox_db: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Target:
+    """Apply DESIGN.md section 4: flags first, then environment, then the sandbox default."""
+    env = os.environ if env is None else env
+    chosen = target or env.get("ROVO_RECONCILE_TARGET") or None
+    if chosen is None and api_url:
+        chosen = "atlassian"  # --api-url only makes sense for an API
+    explicit = chosen is not None
+    name = chosen or "sandbox"
+    if name == "sandbox":
+        if api_url:
+            raise UsageError("--api-url cannot be used with --target sandbox")
+        return Target("sandbox", SANDBOX_URL, explicit, sandbox_db=sandbox_db or SANDBOX_DB)
+    if name != "atlassian":
+        raise UsageError(f"unknown target {name!r}; choose one of: {', '.join(TARGETS)}")
+    url = api_url or env.get("ROVO_RECONCILE_API_URL") or DEFAULT_API_URL
+    if not url.startswith(("https://", "http://")):
+        raise UsageError(
+            f"--api-url {url!r} must start with https:// (or http:// for a local emulator)"
+        )
+    return Target("atlassian", url.rstrip("/"), explicit, api_key_file=api_key_file)
+
+
+def _api_key(target: Target, env: Mapping[str, str]) -> Secret:
+    from rovo_reconcile.api.secrets import Secret
+
+    if target.api_key_file is not None:
+        try:
+            value = target.api_key_file.read_text("utf-8").strip()
+        except OSError as e:
+            raise UsageError(f"--api-key-file {target.api_key_file}: {e.strerror}") from e
+    else:
+        value = env.get(API_KEY_ENV, "").strip()
+    if not value:
+        raise UsageError(
+            f"the atlassian target needs an Admin API key: set {API_KEY_ENV} or pass --api-key-file"
+        )
+    return Secret(value)
+
+
+@asynccontextmanager
+async def open_client(
+    target: Target,
+    *,
+    read_only: bool,
+    concurrency: int = 8,
+    env: Mapping[str, str] | None = None,
+) -> AsyncIterator[tuple[AdminClient, CountingTransport]]:
+    """Yield (AdminClient, CountingTransport) for the target; closes everything after."""
+    import httpx
+
+    from rovo_reconcile.api.client import AdminClient
+    from rovo_reconcile.api.secrets import BearerAuth
+    from rovo_reconcile.api.transport import CountingTransport, ReadOnlyTransport
+
+    env = os.environ if env is None else env
+    secret: Secret | None = None
+    inner: httpx.AsyncBaseTransport
+    if target.name == "sandbox":
+        from rovo_reconcile.emulator import EmulatorOptions, create_app
+
+        assert target.sandbox_db is not None
+        app = create_app(target.sandbox_db, EmulatorOptions(settle_ms=0, page_size=50))
+        inner = httpx.ASGITransport(app=app)
+    else:
+        secret = _api_key(target, env)
+        inner = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=concurrency))
+    counter = CountingTransport(inner)
+    transport: httpx.AsyncBaseTransport = ReadOnlyTransport(counter) if read_only else counter
+    http = httpx.AsyncClient(
+        transport=transport,
+        base_url=target.api_url,
+        auth=BearerAuth(secret) if secret is not None else None,
+        timeout=httpx.Timeout(connect=10.0, read=30.0, write=30.0, pool=60.0),
+        headers={"Accept": "application/json", "User-Agent": "rovo-reconcile"},
+        follow_redirects=False,
+    )
+    client = AdminClient(http, concurrency=concurrency, secret=secret)
+    try:
+        yield client, counter
+    finally:
+        await client.aclose()
