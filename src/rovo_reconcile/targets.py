@@ -18,6 +18,7 @@ from rovo_reconcile.errors import UsageError
 
 if TYPE_CHECKING:
     from rovo_reconcile.api.client import AdminClient
+    from rovo_reconcile.api.retry import RetryPolicy
     from rovo_reconcile.api.secrets import Secret
     from rovo_reconcile.api.transport import CountingTransport
 
@@ -99,6 +100,20 @@ def _api_key(target: Target, env: Mapping[str, str]) -> Secret:
     return Secret(value)
 
 
+def _retry_policy(env: Mapping[str, str]) -> RetryPolicy:
+    """Retries as default, with the total wait per request from $ROVO_RECONCILE_RETRY_BUDGET."""
+    from rovo_reconcile.api.retry import RetryPolicy
+
+    text = env.get("ROVO_RECONCILE_RETRY_BUDGET", "").strip()
+    if not text:
+        return RetryPolicy()
+    try:
+        budget = float(text)
+    except ValueError as e:
+        raise UsageError(f"ROVO_RECONCILE_RETRY_BUDGET={text!r} is not a number of seconds") from e
+    return RetryPolicy(budget=budget)
+
+
 @asynccontextmanager
 async def open_client(
     target: Target,
@@ -136,7 +151,7 @@ async def open_client(
         headers={"Accept": "application/json", "User-Agent": "rovo-reconcile"},
         follow_redirects=False,
     )
-    client = AdminClient(http, concurrency=concurrency, secret=secret)
+    client = AdminClient(http, concurrency=concurrency, retry=_retry_policy(env), secret=secret)
     try:
         yield client, counter
     finally:
