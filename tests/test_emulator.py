@@ -25,7 +25,8 @@ from click.testing import CliRunner
 from rovo_reconcile.emulator import EmulatorOptions, create_app
 from rovo_reconcile.emulator.command import emulator as emulator_command
 from rovo_reconcile.emulator.command import parse_api_key
-from rovo_reconcile.emulator.store import DEFAULT_WORKSPACES, workspace_id
+from rovo_reconcile.emulator.store import DEFAULT_WORKSPACES, StateFileError, workspace_id
+from rovo_reconcile.errors import RovoError
 
 from .emulator_fixture import Emulator, start_emulator
 
@@ -575,11 +576,13 @@ def test_fail_rate_one_gives_503_with_retry_after_in_both_documented_shapes(
 
 
 def test_rate_limit_gives_429_with_retry_after_and_rate_limit_headers(tmp_path: Path) -> None:
+    args = ("--rate-limit", "2", "--retry-after", "0", "--api-key", WRITE_KEY)
     with (
-        start_emulator(tmp_path, "--rate-limit", "2", "--retry-after", "0") as emu,
-        httpx.Client(base_url=emu.url) as client,
+        start_emulator(tmp_path, *args) as emu,
+        httpx.Client(base_url=emu.url, headers={"Authorization": f"Bearer {WRITE_KEY}"}) as client,
     ):
         responses = [client.get(f"{base('o')}/policies") for _ in range(6)]
+        unauthenticated = client.get(f"{base('o')}/policies", headers={"Authorization": ""})
     limited = [r for r in responses if r.status_code == 429]
     assert limited, "six requests within well under two seconds must hit a limit of 2/s"
     for response in limited:
@@ -589,10 +592,12 @@ def test_rate_limit_gives_429_with_retry_after_and_rate_limit_headers(tmp_path: 
         assert response.headers["x-ratelimit-remaining"] == "0"
         assert len(response.headers["x-ratelimit-reset"]) == len("2026-01-01T10:30Z")
         assert response.headers["x-ratelimit-reset"].endswith("Z")
-    for response in responses:
-        if response.status_code == 200:
-            assert response.headers["x-ratelimit-limit"] == "2"
-            assert response.headers["x-ratelimit-remaining"] in ("0", "1")
+    ok = [r for r in responses if r.status_code == 200]
+    assert ok
+    for response in [*ok, unauthenticated]:  # every answer says where the client stands
+        assert response.headers["x-ratelimit-limit"] == "2"
+        assert response.headers["x-ratelimit-remaining"] in ("0", "1")
+    assert unauthenticated.status_code in (401, 429)
 
 
 def test_drop_rate_one_applies_the_write_but_cuts_the_connection(tmp_path: Path) -> None:
@@ -692,8 +697,18 @@ def test_a_port_in_use_is_reported_without_a_traceback(tmp_path: Path) -> None:
         result = CliRunner().invoke(
             emulator_command, ["serve", "--port", port, "--state", str(tmp_path / "x.db")]
         )
-    assert result.exit_code == 1
-    assert "cannot listen on 127.0.0.1" in result.output
+    assert isinstance(result.exception, RovoError)  # cli.run turns it into a message, exit 1
+    assert result.exception.exit_code == 1
+    assert "cannot listen on 127.0.0.1" in str(result.exception)
+
+
+def test_a_state_file_that_is_not_sqlite_is_a_usage_error(tmp_path: Path) -> None:
+    state = tmp_path / "not.db"
+    state.write_text("hello")
+    result = CliRunner().invoke(emulator_command, ["serve", "--port", "0", "--state", str(state)])
+    assert isinstance(result.exception, StateFileError)
+    assert result.exception.exit_code == 64
+    assert "not.db" in str(result.exception)
 
 
 # --------------------------------------------------------------------------- command line
@@ -705,6 +720,23 @@ def test_help_says_the_mcp_endpoints_are_our_own_contract() -> None:
     text = " ".join(result.output.split())
     assert "OWN contract" in text
     assert "Atlassian publishes no admin API for the Rovo MCP server settings" in text
+    serve_help = " ".join(CliRunner().invoke(emulator_command, ["serve", "--help"]).output.split())
+    assert "own contract, because Atlassian publishes no MCP admin API" in serve_help
+
+
+def test_api_keys_can_come_from_the_environment(tmp_path: Path) -> None:
+    env = {"ROVO_RECONCILE_EMULATOR_API_KEYS": f"{WRITE_KEY} {READ_KEY}:read"}
+    with (
+        start_emulator(tmp_path, env=env) as emu,
+        httpx.Client(base_url=emu.url) as client,
+    ):
+        url = f"{base('o')}/rovo-mcp/settings"
+        assert client.get(url).status_code == 401
+        reader = {"Authorization": f"Bearer {READ_KEY}"}
+        assert client.get(url, headers=reader).status_code == 200
+        assert client.patch(url, headers=reader, json=settings_body()).status_code == 403
+        writer = {"Authorization": f"Bearer {WRITE_KEY}"}
+        assert client.patch(url, headers=writer, json=settings_body()).status_code == 200
 
 
 @pytest.mark.parametrize(

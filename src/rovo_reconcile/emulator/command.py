@@ -13,16 +13,16 @@ printed or logged.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
 import sys
+import threading
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Literal
 
 import click
-
-from rovo_reconcile.errors import RovoError  # stdlib-only, cheap to import
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -82,6 +82,7 @@ def emulator() -> None:
     multiple=True,
     metavar="KEY[:read|:write]",
     envvar="ROVO_RECONCILE_EMULATOR_API_KEYS",
+    show_envvar=True,
     help="Require 'Authorization: Bearer KEY'. Repeatable; no suffix means write. A read key "
     "may only GET and search workspaces. Without any key, no authentication is enforced. "
     "The environment variable (keys separated by spaces) keeps keys out of the process list.",
@@ -179,6 +180,9 @@ def serve(
 ) -> int:
     """Serve the Admin API emulator over HTTP until SIGTERM or Ctrl-C.
 
+    Policies follow Atlassian's Admin Control API; the Rovo MCP endpoints are
+    rovo-reconcile's own contract, because Atlassian publishes no MCP admin API.
+
     Prints one line when ready: 'rovo-reconcile emulator listening on URL (state FILE)'.
     Besides the API it serves GET /_emulator/stats and POST /_emulator/stats/reset,
     request counters that are no part of any Atlassian API.
@@ -217,6 +221,8 @@ def serve(
 
 
 def _bind(host: str, port: int) -> socket.socket:
+    from rovo_reconcile.errors import RovoError
+
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
@@ -225,7 +231,8 @@ def _bind(host: str, port: int) -> socket.socket:
     except OSError as e:
         raise RovoError(f"cannot listen on {host}:{port}: {e}") from e
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if os.name == "posix":  # rebind at once after a restart; on Windows it means "share"
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
     except OSError as e:
         sock.close()
@@ -266,7 +273,8 @@ def _run(app: Starlette, host: str, sock: socket.socket, ready_line: str) -> Non
     def stop(signum: int, frame: FrameType | None) -> None:
         server.should_exit = True
 
-    previous = {sig: signal.signal(sig, stop) for sig in _HANDLED_SIGNALS}
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.signal(sig, stop) for sig in _HANDLED_SIGNALS if in_main_thread}
     try:
         server.run(sockets=[sock])
     finally:
