@@ -98,6 +98,8 @@ def main() -> None:
             start = time.perf_counter()
             result = asyncio.run(read_live(target, org_ids, concurrency=concurrency))
             wall = time.perf_counter() - start
+            for org in org_ids:
+                result.org(org)  # raises if any read failed
         finally:
             server.terminate()
             server.wait()

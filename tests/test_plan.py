@@ -21,7 +21,7 @@ from rovo_reconcile.model import (
     Org,
     OrgPolicy,
 )
-from rovo_reconcile.plan import Change, effective_policy, make_plan, state_value
+from rovo_reconcile.plan import Change, effective_policy, make_plan, policy_from_state, state_value
 
 ORG = Org(id="org-1")
 
@@ -295,3 +295,9 @@ def test_changes_touch_only_differing_keys(desired: OrgPolicy, live: OrgPolicy) 
             in_desired = [a for a in desired_value["ipAllowlists"] if a["name"] == name]
             in_live = [a for a in live_value["ipAllowlists"] if a["name"] == name]
             assert in_desired != in_live
+
+
+@given(_states)
+def test_state_value_round_trips_through_policy_from_state(state: OrgPolicy) -> None:
+    """policy_from_state inverts state_value, so a saved plan can carry its desired state."""
+    assert state_value(policy_from_state(state_value(state))) == state_value(state)

@@ -201,7 +201,7 @@ def show(
 
     where = resolve_target(target, api_url, api_key_file, sandbox_db)
     result = asyncio.run(read_live(where, [org_id], concurrency=concurrency))
-    org = result.orgs[0]
+    org = result.org(org_id)
     for note in org.notes:
         click.echo(f"rovo-reconcile: note: {note}", err=True)
     click.echo(render_live(org, where.label, fmt), nl=False)

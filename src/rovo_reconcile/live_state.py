@@ -1,4 +1,8 @@
-"""Read the live state of several organizations concurrently, through one shared client."""
+"""Read the live state of several organizations concurrently, through one shared client.
+
+One org's failure does not stop the others: each result is a LiveOrg or the
+error that org's read ended with.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +10,43 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rovo_reconcile.api.client import AdminClient
 from rovo_reconcile.api.live import LiveOrg, read_org
+from rovo_reconcile.errors import RovoError
 from rovo_reconcile.targets import Target, open_client
 
-__all__ = ["LiveRead", "read_live"]
+__all__ = ["LiveRead", "read_live", "read_orgs"]
 
 
 @dataclass(frozen=True)
 class LiveRead:
-    orgs: tuple[LiveOrg, ...]
+    results: dict[str, LiveOrg | RovoError]
     requests: int
     """Requests sent for the whole read (all orgs), as counted at the transport."""
+
+    def org(self, org_id: str) -> LiveOrg:
+        """The org's live state, or raise the error its read ended with."""
+        result = self.results[org_id]
+        if isinstance(result, RovoError):
+            raise result
+        return result
+
+
+async def read_orgs(
+    client: AdminClient, api_url: str, org_ids: Sequence[str]
+) -> dict[str, LiveOrg | RovoError]:
+    async def one(org_id: str) -> LiveOrg | RovoError:
+        try:
+            return await read_org(client, api_url, org_id)
+        except RovoError as e:
+            return e
+
+    results = await asyncio.gather(*(one(org_id) for org_id in org_ids))
+    return dict(zip(org_ids, results, strict=True))
 
 
 async def read_live(target: Target, org_ids: Sequence[str], *, concurrency: int = 8) -> LiveRead:
     """Read every org; read-only by construction (the transport refuses writes)."""
     async with open_client(target, read_only=True, concurrency=concurrency) as (client, counter):
-        orgs = await asyncio.gather(
-            *(read_org(client, target.api_url, org_id) for org_id in org_ids)
-        )
-        return LiveRead(tuple(orgs), counter.total)
+        results = await read_orgs(client, target.api_url, org_ids)
+        return LiveRead(results, counter.total)

@@ -19,9 +19,13 @@ from typing import Any, Literal
 from rovo_reconcile.model import (
     SETTING_API_TOKEN,
     SETTING_SUPPORTED_DOMAINS,
+    AddressEntry,
+    Authentication,
+    DomainEntry,
     Guards,
     IpAllowlist,
     McpSettings,
+    Org,
     OrgPolicy,
     allowlist_key,
     domain_key,
@@ -39,6 +43,7 @@ __all__ = [
     "effective_policy",
     "fingerprint",
     "make_plan",
+    "policy_from_state",
     "state_value",
 ]
 
@@ -84,10 +89,14 @@ class OrgPlan:
     file: str | None = None
     guards: Guards = field(default_factory=Guards)
     notes: tuple[str, ...] = ()
+    desired: dict[str, Any] | None = field(default=None, compare=False)
+    """`state_value` of the desired policy: lets `apply --plan` re-plan and verify convergence."""
+    error: str | None = None
+    """Why this org could not be planned (its live state could not be read)."""
 
     @property
     def empty(self) -> bool:
-        return not self.changes
+        return not self.changes and self.error is None
 
 
 @dataclass(frozen=True)
@@ -150,6 +159,37 @@ def state_value(policy: OrgPolicy) -> dict[str, Any]:
     return value
 
 
+def policy_from_state(value: Mapping[str, Any], guards: Guards | None = None) -> OrgPolicy:
+    """The inverse of `state_value` (notes and expiries are not part of it)."""
+    mcp = value.get("mcp")
+    lists = value.get("ipAllowlists")
+    return OrgPolicy(
+        org=Org(id=value["org"]),
+        mcp=None
+        if mcp is None
+        else McpSettings(
+            allow_atlassian_supported_domains=mcp["allowAtlassianSupportedDomains"],
+            authentication=Authentication(api_token=mcp["apiToken"]),
+            domains=None
+            if mcp["domains"] is None
+            else tuple(DomainEntry(pattern=d) for d in mcp["domains"]),
+        ),
+        ip_allowlists=None
+        if lists is None
+        else tuple(
+            IpAllowlist(
+                name=a["name"],
+                enabled=a["enabled"],
+                apps=tuple(a["apps"]),
+                allow_mobile_bypass=a["allowMobileBypass"],
+                addresses=tuple(AddressEntry(address=x) for x in a["addresses"]),
+            )
+            for a in lists
+        ),
+        guards=guards or Guards(),
+    )
+
+
 def fingerprint(value: Any) -> str:
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -203,6 +243,7 @@ def make_plan(
         file=file,
         guards=desired.guards,
         notes=notes,
+        desired=state_value(desired),
     )
 
 

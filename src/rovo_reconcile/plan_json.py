@@ -1,0 +1,111 @@
+"""The JSON plan file (`format_version: "1"`): written by `plan --out`, read by `apply --plan`.
+
+Nothing time-dependent goes in, keys are sorted and separators fixed, so the
+same inputs give byte-identical files. Each org carries the desired state it
+was planned from, so `apply --plan` can re-plan against fresh live state.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rovo_reconcile import __version__
+from rovo_reconcile.errors import UsageError
+from rovo_reconcile.model import Guards
+from rovo_reconcile.plan import Change, OrgPlan, Plan
+
+__all__ = ["FORMAT_VERSION", "dump_plan", "load_plan", "plan_data"]
+
+FORMAT_VERSION = "1"
+
+
+def plan_data(plan: Plan) -> dict[str, Any]:
+    summary = plan.summary()
+    summary.update(
+        orgs=len(plan.orgs),
+        orgs_with_changes=sum(bool(o.changes) for o in plan.orgs),
+        orgs_failed=sum(o.error is not None for o in plan.orgs),
+    )
+    return {
+        "format_version": FORMAT_VERSION,
+        "tool_version": __version__,
+        "target": plan.target,
+        "desired_hash": plan.desired_hash,
+        "orgs": [_org_data(org) for org in plan.orgs],
+        "summary": summary,
+    }
+
+
+def _org_data(org: OrgPlan) -> dict[str, Any]:
+    counts = dict.fromkeys(("create", "update", "delete", "widens", "narrows", "neutral"), 0)
+    for change in org.changes:
+        counts[change.action] += 1
+        counts[change.effect] += 1
+    return {
+        "org_id": org.org_id,
+        "file": org.file,
+        "live_fingerprint": org.live_fingerprint,
+        "guards": {
+            "mustAllow": list(org.guards.must_allow),
+            "maxDeletePercent": org.guards.max_delete_percent,
+        },
+        "desired": org.desired,
+        "notes": list(org.notes),
+        "error": org.error,
+        "changes": [change.to_json() for change in org.changes],
+        "summary": counts,
+    }
+
+
+def dump_plan(plan: Plan) -> str:
+    return json.dumps(plan_data(plan), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def load_plan(text: str, origin: str) -> Plan:
+    """Read a plan file; anything malformed is a usage error naming the file."""
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        version = data.get("format_version")
+        if version != FORMAT_VERSION:
+            raise UsageError(
+                f"{origin}: plan format_version {version!r} is not supported (expected {FORMAT_VERSION!r})"
+            )
+        orgs = tuple(_org_from(o) for o in data["orgs"])
+        return Plan(target=str(data["target"]), desired_hash=str(data["desired_hash"]), orgs=orgs)
+    except UsageError:
+        raise
+    except (ValueError, KeyError, TypeError) as e:
+        raise UsageError(
+            f"{origin}: not a rovo-reconcile plan file ({type(e).__name__}: {e})"
+        ) from e
+
+
+def _org_from(data: dict[str, Any]) -> OrgPlan:
+    guards = data["guards"]
+    return OrgPlan(
+        org_id=str(data["org_id"]),
+        live_fingerprint=str(data["live_fingerprint"]),
+        changes=tuple(
+            Change(
+                action=c["action"],
+                resource=c["resource"],
+                key=str(c["key"]),
+                before=c["before"],
+                after=c["after"],
+                effect=c["effect"],
+                source=c.get("source"),
+            )
+            for c in data["changes"]
+        ),
+        file=data.get("file"),
+        guards=Guards(
+            must_allow=tuple(guards["mustAllow"]),
+            max_delete_percent=int(guards["maxDeletePercent"]),
+        ),
+        notes=tuple(data.get("notes") or ()),
+        desired=data.get("desired"),
+        error=data.get("error"),
+    )

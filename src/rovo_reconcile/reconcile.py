@@ -1,0 +1,97 @@
+"""Plan policies against live state: the shared first half of `plan`, `apply` and `drift`.
+
+Files are already loaded and valid; this module reads each org once, applies
+expiry as of `today`, and hands (desired, live) to the pure planner.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from rovo_reconcile.api.live import LiveOrg
+from rovo_reconcile.clickpath import manual_steps
+from rovo_reconcile.errors import RovoError, UsageError
+from rovo_reconcile.live_state import read_live
+from rovo_reconcile.loader import LoadedPolicy
+from rovo_reconcile.plan import OrgPlan, Plan, effective_policy, fingerprint, make_plan, state_value
+from rovo_reconcile.targets import Target
+
+__all__ = ["PlanRun", "compute_plan", "parse_shard", "plan_from_live", "select_shard"]
+
+
+@dataclass(frozen=True)
+class PlanRun:
+    plan: Plan
+    live: Mapping[str, LiveOrg | RovoError]
+    requests: int
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """`K/N` (1 <= K <= N) -> (K, N)."""
+    if text is None:
+        return None
+    k, slash, n = text.partition("/")
+    if not (slash and k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
+        raise UsageError(f"--shard {text!r}: write K/N with 1 <= K <= N, such as 2/4")
+    return int(k), int(n)
+
+
+def select_shard(
+    policies: Sequence[LoadedPolicy], shard: tuple[int, int] | None
+) -> list[LoadedPolicy]:
+    """The K-th of N slices, by a hash of the org id: stable as orgs come and go."""
+    if shard is None:
+        return list(policies)
+    k, n = shard
+    return [p for p in policies if _bucket(p.policy.org.id, n) == k - 1]
+
+
+def _bucket(org_id: str, n: int) -> int:
+    return int.from_bytes(hashlib.sha256(org_id.encode("utf-8")).digest()[:8], "big") % n
+
+
+def plan_from_live(
+    target_label: str,
+    policies: Sequence[LoadedPolicy],
+    live: Mapping[str, LiveOrg | RovoError],
+    today: date,
+) -> Plan:
+    orgs: list[OrgPlan] = []
+    for loaded in sorted(policies, key=lambda p: p.policy.org.id):
+        desired = effective_policy(loaded.policy, today)
+        result = live[desired.org.id]
+        if isinstance(result, RovoError):
+            orgs.append(
+                OrgPlan(
+                    org_id=desired.org.id,
+                    live_fingerprint="",
+                    changes=(),
+                    file=loaded.file,
+                    guards=desired.guards,
+                    desired=state_value(desired),
+                    error=str(result),
+                )
+            )
+            continue
+        notes = result.notes
+        if not result.mcp_available and desired.mcp is not None:
+            notes += tuple(f"set by hand: {step}" for step in manual_steps(desired.mcp))
+            desired = desired.model_copy(update={"mcp": None})
+        sources = {key: f"{loaded.file}:{mark.line}" for key, mark in loaded.sources.items()}
+        orgs.append(make_plan(desired, result.state, sources, file=loaded.file, notes=notes))
+    desired_hash = fingerprint([org.desired for org in orgs])
+    return Plan(target_label, desired_hash, tuple(orgs))
+
+
+async def compute_plan(
+    target: Target, policies: Sequence[LoadedPolicy], today: date, *, concurrency: int = 8
+) -> PlanRun:
+    """Read every org (read-only) and plan it."""
+    org_ids = [p.policy.org.id for p in policies]
+    read = await read_live(target, org_ids, concurrency=concurrency)
+    return PlanRun(
+        plan_from_live(target.label, policies, read.results, today), read.results, read.requests
+    )
