@@ -39,6 +39,7 @@ __all__ = [
     "LiveOrg",
     "LiveResource",
     "Workspace",
+    "allowlist_from_policy",
     "read_org",
 ]
 
@@ -169,59 +170,68 @@ async def _workspaces(client: AdminClient, urls: Endpoints) -> tuple[Workspace, 
 def _allowlists(
     policies: list[Json], workspaces: tuple[Workspace, ...], notes: list[str]
 ) -> tuple[tuple[IpAllowlist, ...], dict[str, LiveAllowlist]]:
+    models: list[IpAllowlist] = []
+    details: dict[str, LiveAllowlist] = {}
+    for policy in policies:
+        if (policy.get("attributes") or {}).get("type") != "ip-allowlist":
+            continue
+        model, detail = allowlist_from_policy(policy, workspaces, notes)
+        if model.name in details:
+            notes.append(f"two live allowlists are named {model.name!r}; only the first is managed")
+            continue
+        models.append(model)
+        details[model.name] = detail
+    models.sort(key=lambda a: a.name)
+    return tuple(models), details
+
+
+def allowlist_from_policy(
+    policy: Json, workspaces: tuple[Workspace, ...], notes: list[str]
+) -> tuple[IpAllowlist, LiveAllowlist]:
+    """One ip-allowlist policy as the model sees it, and its ids and statuses.
+
+    An app counts as covered only when every workspace of that app is attached.
+    """
     by_id = {w.id: w for w in workspaces}
     per_app: dict[App, set[str]] = defaultdict(set)
     for w in workspaces:
         if w.app is not None:
             per_app[w.app].add(w.id)
-    models: list[IpAllowlist] = []
-    details: dict[str, LiveAllowlist] = {}
-    for policy in policies:
-        attributes = policy.get("attributes") or {}
-        if attributes.get("type") != "ip-allowlist":
-            continue
-        name = str(attributes.get("name", ""))
-        if name in details:
-            notes.append(f"two live allowlists are named {name!r}; only the first is managed")
-            continue
-        rule = attributes.get("rule") or {}
-        resources = tuple(
-            LiveResource(
-                id=str(r.get("id")),
-                application_status=r.get("applicationStatus"),
-                app=by_id[str(r.get("id"))].app if str(r.get("id")) in by_id else None,
+    attributes = policy.get("attributes") or {}
+    name = str(attributes.get("name", ""))
+    rule = attributes.get("rule") or {}
+    resources = tuple(
+        LiveResource(
+            id=str(r.get("id")),
+            application_status=r.get("applicationStatus"),
+            app=by_id[str(r.get("id"))].app if str(r.get("id")) in by_id else None,
+        )
+        for r in attributes.get("resources") or []
+        if isinstance(r, dict)
+    )
+    attached = {r.id for r in resources}
+    apps = tuple(app for app in APPS if per_app[app] and per_app[app] <= attached)
+    partial = tuple(app for app in APPS if per_app[app] & attached and not per_app[app] <= attached)
+    addresses = []
+    for raw in rule.get("in") or []:
+        try:
+            addresses.append(normalize_address(raw))
+        except NormalizeError:
+            notes.append(
+                f"allowlist {name!r}: live address {raw!r} is not IPv4 and is kept as it is"
             )
-            for r in attributes.get("resources") or []
-            if isinstance(r, dict)
-        )
-        attached = {r.id for r in resources}
-        apps = tuple(app for app in APPS if per_app[app] and per_app[app] <= attached)
-        partial = tuple(
-            app for app in APPS if per_app[app] & attached and not per_app[app] <= attached
-        )
-        addresses = []
-        for raw in rule.get("in") or []:
-            try:
-                addresses.append(normalize_address(raw))
-            except NormalizeError:
-                notes.append(
-                    f"allowlist {name!r}: live address {raw!r} is not IPv4 and is kept as it is"
-                )
-                addresses.append(str(raw))
-        models.append(
-            IpAllowlist(
-                name=name,
-                enabled=attributes.get("status") == "enabled",
-                apps=apps,
-                allow_mobile_bypass=bool(rule.get("allowMobileBypass", False)),
-                addresses=tuple(AddressEntry(address=a) for a in dict.fromkeys(addresses)),
-            )
-        )
-        details[name] = LiveAllowlist(
-            id=str(policy.get("id")), name=name, resources=resources, partial_apps=partial
-        )
-    models.sort(key=lambda a: a.name)
-    return tuple(models), details
+            addresses.append(str(raw))
+    model = IpAllowlist(
+        name=name,
+        enabled=attributes.get("status") == "enabled",
+        apps=apps,
+        allow_mobile_bypass=bool(rule.get("allowMobileBypass", False)),
+        addresses=tuple(AddressEntry(address=a) for a in dict.fromkeys(addresses)),
+    )
+    detail = LiveAllowlist(
+        id=str(policy.get("id")), name=name, resources=resources, partial_apps=partial
+    )
+    return model, detail
 
 
 async def _mcp(
