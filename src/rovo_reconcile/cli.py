@@ -16,10 +16,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import click
 
 from rovo_reconcile import __version__
-from rovo_reconcile.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE, RovoError
+from rovo_reconcile.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_USAGE, RovoError
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from rovo_reconcile.loader import LoadedPolicy
+    from rovo_reconcile.plan import Plan
 
 __all__ = ["main", "run"]
 
@@ -210,6 +213,268 @@ def show(
         err=True,
     )
     return EXIT_OK
+
+
+shard_option = click.option(
+    "--shard",
+    default=None,
+    metavar="K/N",
+    help="Keep the K-th of N deterministic slices of the orgs (a CI matrix over thousands of orgs).",
+)
+
+
+def _load_valid(paths: tuple[str, ...], day: date, shard: str | None) -> list[LoadedPolicy]:
+    """Load policies for plan, apply and drift; any invalid file stops the run (exit 1)."""
+    from rovo_reconcile.errors import PolicyInvalid
+    from rovo_reconcile.loader import load_policies
+    from rovo_reconcile.reconcile import parse_shard, select_shard
+    from rovo_reconcile.render.report import render_report
+
+    result = load_policies(paths, day)
+    if result.errors:
+        click.echo(render_report(result, "text"), nl=False, err=True)
+        raise PolicyInvalid("the policies are invalid; nothing was read or written")
+    for problem in result.problems:
+        click.echo(
+            f"{problem.file}:{problem.line}:{problem.column}: warning: {problem.message}", err=True
+        )
+    return select_shard(result.policies, parse_shard(shard))
+
+
+def _use_color() -> bool:
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+def _write_atomically(path: str, text: str) -> None:
+    """Write to a temporary file beside `path`, then rename: never a half-written plan."""
+    import tempfile
+    from pathlib import Path
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@target_options
+@click.option(
+    "--out",
+    default=None,
+    metavar="PLAN.json",
+    help="Also write the plan as JSON, for apply --plan.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="markdown is built for a pull-request comment.",
+)
+@click.option(
+    "--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes (0 when none)."
+)
+@now_option
+@shard_option
+def plan(
+    paths: tuple[str, ...],
+    target: str | None,
+    api_url: str | None,
+    api_key_file: Path | None,
+    sandbox_db: Path | None,
+    concurrency: int,
+    out: str | None,
+    fmt: str,
+    detailed_exitcode: bool,
+    now: date | None,
+    shard: str | None,
+) -> int:
+    """Show what apply would change (read-only: no write can leave the process)."""
+    import asyncio
+
+    from rovo_reconcile.plan_json import dump_plan
+    from rovo_reconcile.reconcile import compute_plan
+    from rovo_reconcile.targets import resolve_target
+
+    day = today(now)
+    policies = _load_valid(paths, day, shard)
+    where = resolve_target(target, api_url, api_key_file, sandbox_db)
+    run = asyncio.run(compute_plan(where, policies, day, concurrency=concurrency))
+    click.echo(_render_plan(run.plan, fmt), nl=False)
+    if out is not None:
+        _write_atomically(out, dump_plan(run.plan))
+    click.echo(
+        f"rovo-reconcile: planned {len(run.plan.orgs)} org(s) on {where.label} with {run.requests} requests",
+        err=True,
+    )
+    if any(org.error for org in run.plan.orgs):
+        return EXIT_ERROR
+    return EXIT_CHANGES if detailed_exitcode and not run.plan.empty else EXIT_OK
+
+
+def _render_plan(the_plan: Plan, fmt: str) -> str:
+    if fmt == "json":
+        from rovo_reconcile.plan_json import dump_plan
+
+        return dump_plan(the_plan)
+    if fmt == "markdown":
+        from rovo_reconcile.render.plan_markdown import render_plan_markdown
+
+        return render_plan_markdown(the_plan)
+    from rovo_reconcile.render.plan_text import render_plan_text
+
+    return render_plan_text(the_plan, color=_use_color())
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, metavar="[PATH...]")
+@click.option(
+    "--plan", "plan_file", default=None, metavar="PLAN.json", help="Apply exactly this saved plan."
+)
+@click.option("--yes", is_flag=True, help="Apply without asking (needed when not on a terminal).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Pass the delete-share and enabled-allowlist guards (never the lockout guard).",
+)
+@click.option(
+    "--journal",
+    default=".rovo-reconcile/journal.jsonl",
+    show_default=True,
+    metavar="FILE",
+    help="JSON-lines record of every write.",
+)
+@target_options
+@now_option
+@shard_option
+def apply(
+    paths: tuple[str, ...],
+    plan_file: str | None,
+    yes: bool,
+    force: bool,
+    journal: str,
+    target: str | None,
+    api_url: str | None,
+    api_key_file: Path | None,
+    sandbox_db: Path | None,
+    concurrency: int,
+    now: date | None,
+    shard: str | None,
+) -> int:
+    """Make live match the policies (PATH... --yes), or apply a saved plan (--plan FILE)."""
+    import asyncio
+    from pathlib import Path
+
+    from rovo_reconcile.apply import Journal, run_apply
+    from rovo_reconcile.errors import GuardRefused, UsageError
+    from rovo_reconcile.plan_json import load_plan
+    from rovo_reconcile.reconcile import compute_plan
+    from rovo_reconcile.render.apply_report import render_apply
+    from rovo_reconcile.targets import resolve_target
+
+    if bool(paths) == bool(plan_file):
+        raise UsageError("give policy PATHs (with --yes) or --plan FILE, not both and not neither")
+    where = resolve_target(target, api_url, api_key_file, sandbox_db)
+    if (
+        where.name == "sandbox"
+        and not where.explicit
+        and os.environ.get("CI", "").lower() == "true"
+    ):
+        raise GuardRefused(
+            "refusing to apply to the default sandbox in CI (CI=true): a pipeline with a missing "
+            "--target would report success while changing nothing; pass --target explicitly"
+        )
+    if plan_file is not None:
+        try:
+            text = Path(plan_file).read_text("utf-8")
+        except OSError as e:
+            raise UsageError(f"--plan {plan_file}: {e.strerror}") from e
+        the_plan = load_plan(text, plan_file)
+        if the_plan.target != where.label:
+            raise GuardRefused(f"the plan was made for target {the_plan.target}, not {where.label}")
+    else:
+        day = today(now)
+        policies = _load_valid(paths, day, shard)
+        run = asyncio.run(compute_plan(where, policies, day, concurrency=concurrency))
+        the_plan = run.plan
+        click.echo(_render_plan(the_plan, "text"), nl=False)
+        if the_plan.empty:
+            return EXIT_OK
+        if not any(org.changes for org in the_plan.orgs):
+            return EXIT_ERROR  # only read errors, already shown in the plan
+        if not yes:
+            if not sys.stdin.isatty():
+                raise UsageError("apply needs --yes (or --plan FILE) when not run from a terminal")
+            if not click.confirm(f"Apply these changes to {where.label}?", default=False):
+                click.echo("rovo-reconcile: nothing applied", err=True)
+                return EXIT_OK
+    result = asyncio.run(
+        run_apply(
+            where, the_plan, force=force, journal=Journal(Path(journal)), concurrency=concurrency
+        )
+    )
+    click.echo(render_apply(result, journal=journal), nl=False)
+    return result.exit_code
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@target_options
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "--ack",
+    "ack_file",
+    default=None,
+    metavar="ACK.yaml",
+    help="Known drift, acknowledged until a date.",
+)
+@now_option
+@shard_option
+def drift(
+    paths: tuple[str, ...],
+    target: str | None,
+    api_url: str | None,
+    api_key_file: Path | None,
+    sandbox_db: Path | None,
+    concurrency: int,
+    fmt: str,
+    ack_file: str | None,
+    now: date | None,
+    shard: str | None,
+) -> int:
+    """Report where live differs from the policies (read-only). Exit 2 on drift."""
+    import asyncio
+    from pathlib import Path
+
+    from rovo_reconcile.ack import AckSet, load_acks
+    from rovo_reconcile.reconcile import compute_plan
+    from rovo_reconcile.render.drift import drift_items, render_drift
+    from rovo_reconcile.targets import resolve_target
+
+    day = today(now)
+    acks = load_acks(Path(ack_file)) if ack_file is not None else AckSet(())
+    policies = _load_valid(paths, day, shard)
+    where = resolve_target(target, api_url, api_key_file, sandbox_db)
+    run = asyncio.run(compute_plan(where, policies, day, concurrency=concurrency))
+    click.echo(render_drift(run.plan, acks, day, fmt), nl=False)
+    if any(org.error for org in run.plan.orgs):
+        return EXIT_ERROR
+    drifted = [item for item in drift_items(run.plan, acks, day) if item.acknowledged is None]
+    return EXIT_CHANGES if drifted else EXIT_OK
 
 
 def run(argv: Sequence[str]) -> int:

@@ -56,7 +56,7 @@ class SystemClock:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    max_attempts: int = 6
+    max_attempts: int = 10
     base_delay: float = 0.5
     max_delay: float = 30.0
     budget: float = 120.0

@@ -1,0 +1,472 @@
+"""The only code that writes: ordering, guards, settle, verify, journal, converge.
+
+`apply_plan` takes a reviewed plan and, org by org (concurrently; one org's
+failure does not stop the others):
+
+1. re-reads live state and refuses a stale plan (its live fingerprint changed);
+2. checks the guards (`guards.check_guards`) before any write;
+3. writes in an order where every intermediate state is safe: MCP domains added
+   first; allowlists created disabled; addresses and apps added before any are
+   removed; allowlists enabled after their content is in place; then deletes;
+   MCP toggles last;
+4. re-reads each object before its update and stops if someone else changed it;
+5. waits for each asynchronous policy write to settle (`failed` is an error);
+6. journals every write, then re-reads and re-plans: a non-empty plan means
+   "did not converge".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any, Literal
+
+from rovo_reconcile.api.client import AdminClient, Json
+from rovo_reconcile.api.errors import AmbiguousWrite, ApiConflict, ApiError, ApiNotFound
+from rovo_reconcile.api.live import Endpoints, LiveOrg, allowlist_from_policy, read_org
+from rovo_reconcile.errors import EXIT_ERROR, EXIT_GUARD, EXIT_OK, RovoError
+from rovo_reconcile.guards import Refusal, check_guards
+from rovo_reconcile.model import APPS, SETTING_API_TOKEN, SETTING_SUPPORTED_DOMAINS, setting_key
+from rovo_reconcile.plan import (
+    Change,
+    OrgPlan,
+    Plan,
+    allowlist_value,
+    fingerprint,
+    make_plan,
+    policy_from_state,
+    state_value,
+)
+from rovo_reconcile.targets import Target, open_client
+
+__all__ = ["ApplyResult", "Journal", "OrgResult", "Outcome", "apply_plan", "run_apply"]
+
+Status = Literal["applied", "failed", "skipped"]
+_SETTLING = frozenset({"applying", "removing"})
+
+
+@dataclass(frozen=True)
+class Outcome:
+    change: Change
+    status: Status
+    detail: str | None = None
+
+
+@dataclass
+class OrgResult:
+    org_id: str
+    file: str | None
+    outcomes: list[Outcome] = field(default_factory=list)
+    exit_code: int = EXIT_OK
+    message: str | None = None
+    """Why the org was refused or failed, in one sentence."""
+    refusals: list[Refusal] = field(default_factory=list)
+    new_plan: OrgPlan | None = None
+    """For a stale plan: the plan against today's live state."""
+    converged: bool | None = None
+
+
+@dataclass
+class ApplyResult:
+    target: str
+    orgs: list[OrgResult]
+    writes: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        """The worst org: an error (a partial apply) outranks a refusal, which outranks success."""
+        codes = {org.exit_code for org in self.orgs}
+        for code in (EXIT_ERROR, EXIT_GUARD):
+            if code in codes:
+                return code
+        return EXIT_OK
+
+
+class Journal:
+    """JSON lines, one per write, each appended with a single write() so lines never interleave."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def record(self, org_id: str, key: str, method: str, path: str, status: str) -> None:
+        entry = {
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "org": org_id,
+            "key": key,
+            "method": method,
+            "path": path,
+            "status": status,
+        }
+        line = (json.dumps(entry, sort_keys=True) + "\n").encode("utf-8")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+
+
+class _Stop(Exception):
+    """Stop this org's run: the message says why, the exit code how bad."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+async def apply_plan(
+    client: AdminClient,
+    api_url: str,
+    plan: Plan,
+    *,
+    force: bool,
+    journal: Journal,
+    settle_timeout: float = 300.0,
+) -> ApplyResult:
+    """Apply every org of `plan` that has changes; orgs run concurrently."""
+    runs = [
+        _OrgRun(client, Endpoints(api_url, org.org_id), org, force, journal, settle_timeout)
+        for org in plan.orgs
+        if org.changes or org.error
+    ]
+    results = await asyncio.gather(*(run.run() for run in runs))
+    return ApplyResult(plan.target, list(results))
+
+
+class _OrgRun:
+    def __init__(
+        self,
+        client: AdminClient,
+        urls: Endpoints,
+        plan: OrgPlan,
+        force: bool,
+        journal: Journal,
+        settle_timeout: float,
+    ) -> None:
+        self.client = client
+        self.urls = urls
+        self.plan = plan
+        self.force = force
+        self.journal = journal
+        self.settle_timeout = settle_timeout
+        self.result = OrgResult(plan.org_id, plan.file)
+        self.created: dict[str, str] = {}
+        """Ids of the allowlists this run created, by name."""
+        self.current: dict[str, dict[str, Any]] = {}
+        """What each updated allowlist holds after this run's last write to it."""
+
+    async def run(self) -> OrgResult:
+        if self.plan.error is not None:
+            self.result.exit_code, self.result.message = EXIT_ERROR, self.plan.error
+            return self.result
+        try:
+            live = await read_org(self.client, self.urls.api_url, self.plan.org_id)
+            self._check_fresh(live)
+            self._check_guards(live)
+            await self._write_all(live)
+            await self._converge()
+        except _Stop as e:
+            self.result.exit_code, self.result.message = e.exit_code, str(e)
+        except RovoError as e:
+            self.result.exit_code, self.result.message = EXIT_ERROR, str(e)
+        done = {id(o.change) for o in self.result.outcomes}
+        self.result.outcomes.extend(
+            Outcome(c, "skipped") for c in self.plan.changes if id(c) not in done
+        )
+        self.result.outcomes.sort(key=lambda o: o.change.sort_key())
+        return self.result
+
+    # ------------------------------------------------------------------ before any write
+
+    def _check_fresh(self, live: LiveOrg) -> None:
+        if fingerprint(state_value(live.state)) == self.plan.live_fingerprint:
+            return
+        desired = policy_from_state(
+            self.plan.desired or {"org": self.plan.org_id}, self.plan.guards
+        )
+        self.result.new_plan = make_plan(desired, live.state, file=self.plan.file, notes=live.notes)
+        raise _Stop(
+            "the plan is stale: live state changed since it was made; review the new plan and apply again",
+            EXIT_GUARD,
+        )
+
+    def _check_guards(self, live: LiveOrg) -> None:
+        refusals = check_guards(self.plan, live.state)
+        self.result.refusals = refusals
+        blocking = [r for r in refusals if not (r.forceable and self.force)]
+        if blocking:
+            reasons = "; ".join(r.message for r in blocking)
+            hint = "" if any(not r.forceable for r in blocking) else " (--force overrides)"
+            raise _Stop(f"refused by a safety guard: {reasons}{hint}", EXIT_GUARD)
+
+    # ------------------------------------------------------------------ writes, in safe order
+
+    async def _write_all(self, live: LiveOrg) -> None:
+        def of(resource: str, action: str) -> list[Change]:
+            return [c for c in self.plan.changes if c.resource == resource and c.action == action]
+
+        creates, updates = of("ip_allowlist", "create"), of("ip_allowlist", "update")
+        steps: list[tuple[Change, Callable[[], Awaitable[None]]]] = [
+            *((c, partial(self._create_domain, c)) for c in of("mcp.domain", "create")),
+            *((c, partial(self._create_allowlist, c, live)) for c in creates),
+            *((c, partial(self._widen_allowlist, c, live)) for c in updates),
+            *((c, partial(self._finish_allowlist, c, live)) for c in updates),
+            *((c, partial(self._set_status, c, live)) for c in creates + updates),
+            *((c, partial(self._delete_allowlist, c, live)) for c in of("ip_allowlist", "delete")),
+            *((c, partial(self._delete_domain, c, live)) for c in of("mcp.domain", "delete")),
+            *((c, partial(self._patch_setting, c)) for c in of("mcp.settings", "update")),
+        ]
+        last_step = {id(change): index for index, (change, _) in enumerate(steps)}
+        for index, (change, step) in enumerate(steps):
+            try:
+                await step()
+            except _Stop as e:
+                self.result.outcomes.append(Outcome(change, "skipped", str(e)))
+                raise
+            except (ApiError, _Failed) as e:
+                self.result.outcomes.append(Outcome(change, "failed", str(e)))
+                raise _Stop(f"{change.key}: {e}", EXIT_ERROR) from e
+            if last_step[id(change)] == index:
+                self.result.outcomes.append(Outcome(change, "applied"))
+
+    async def _send(self, change: Change, method: str, url: str, body: Json | None) -> Json | None:
+        path = url.removeprefix(self.urls.api_url)
+        try:
+            answer = await self.client.send_json(method, url, body)
+        except ApiError as e:
+            self.journal.record(
+                self.plan.org_id, change.key, method, path, f"error {e.status or ''}".strip()
+            )
+            raise
+        self.journal.record(self.plan.org_id, change.key, method, path, "ok")
+        return answer
+
+    # MCP domains ---------------------------------------------------------------
+
+    async def _create_domain(self, change: Change) -> None:
+        body = {"data": {"type": "rovo-mcp-domain", "attributes": {"pattern": change.after}}}
+        try:
+            await self._send(change, "POST", self.urls.mcp_domains, body)
+        except (AmbiguousWrite, ApiConflict):
+            if change.after in await self._domain_ids():
+                return  # the write did land (or someone added the same domain): nothing to resend
+            await self._send(change, "POST", self.urls.mcp_domains, body)
+
+    async def _delete_domain(self, change: Change, live: LiveOrg) -> None:
+        url = f"{self.urls.mcp_domains}/{live.domain_ids[change.before]}"
+        try:
+            await self._send(change, "DELETE", url, None)
+        except ApiNotFound:
+            return  # already gone
+        except AmbiguousWrite:
+            if change.before in await self._domain_ids():
+                await self._send(change, "DELETE", url, None)
+
+    async def _domain_ids(self) -> dict[str, str]:
+        from rovo_reconcile.normalize import normalize_domain
+
+        found = {}
+        async for item in self.client.pages("GET", self.urls.mcp_domains):
+            pattern = (item.get("attributes") or {}).get("pattern")
+            found[normalize_domain(pattern)] = str(item.get("id"))
+        return found
+
+    # MCP settings --------------------------------------------------------------
+
+    async def _patch_setting(self, change: Change) -> None:
+        current = await self.client.get_json(self.urls.mcp_settings)
+        attributes = (current.get("data") or {}).get("attributes") or {}
+        if change.key == setting_key(SETTING_SUPPORTED_DOMAINS):
+            now, patch = (
+                attributes.get("allowAtlassianSupportedDomains"),
+                {"allowAtlassianSupportedDomains": change.after},
+            )
+        else:
+            assert change.key == setting_key(SETTING_API_TOKEN)
+            now = (attributes.get("authentication") or {}).get("apiToken")
+            patch = {"authentication": {"apiToken": change.after}}
+        if now != change.before:
+            raise _Stop(
+                f"{change.key} was changed by someone else (live is now {now}); re-plan", EXIT_GUARD
+            )
+        await self._send(
+            change,
+            "PATCH",
+            self.urls.mcp_settings,
+            {"data": {"type": "rovo-mcp-settings", "attributes": patch}},
+        )
+
+    # IP allowlists -------------------------------------------------------------
+
+    def _resources(
+        self, apps: Sequence[str], live: LiveOrg, name: str | None
+    ) -> list[dict[str, str]]:
+        """Every workspace of `apps`, plus resources of other types already on the live policy."""
+        ids = [w.id for w in live.workspaces if w.app in apps]
+        existing = live.allowlists.get(name) if name is not None else None
+        if existing is not None:
+            ids += [r.id for r in existing.resources if r.app is None]
+        return [{"id": i} for i in sorted(set(ids))]
+
+    def _body(self, value: dict[str, Any], enabled: bool, live: LiveOrg) -> Json:
+        return {
+            "data": {
+                "type": "policy",
+                "attributes": {
+                    "type": "ip-allowlist",
+                    "name": value["name"],
+                    "status": "enabled" if enabled else "disabled",
+                    "rule": {
+                        "in": list(value["addresses"]),
+                        "allowMobileBypass": value["allowMobileBypass"],
+                    },
+                    "resources": self._resources(value["apps"], live, value["name"]),
+                },
+            }
+        }
+
+    async def _create_allowlist(self, change: Change, live: LiveOrg) -> None:
+        """Created disabled; `_set_status` enables it once it has settled."""
+        body = self._body(change.after, False, live)
+        try:
+            answer = await self._send(change, "POST", self.urls.policies, body)
+        except AmbiguousWrite:
+            answer = await self._find_policy(change.after["name"])
+            if answer is None:
+                answer = await self._send(change, "POST", self.urls.policies, body)
+        policy_id = str(((answer or {}).get("data") or answer or {}).get("id"))
+        self.created[change.after["name"]] = policy_id
+        await self._settle(policy_id)
+
+    async def _find_policy(self, name: str) -> Json | None:
+        async for item in self.client.pages(
+            "GET", self.urls.policies, params={"type": "ip-allowlist"}
+        ):
+            if (item.get("attributes") or {}).get("name") == name:
+                return item
+        return None
+
+    def _policy_id(self, name: str, live: LiveOrg) -> str:
+        return self.created[name] if name in self.created else live.allowlists[name].id
+
+    async def _verify(self, change: Change, live: LiveOrg) -> None:
+        """Re-read the allowlist just before its first write; someone else's change stops the run."""
+        url = f"{self.urls.policies}/{live.allowlists[change.before['name']].id}"
+        try:
+            current = await self.client.get_json(url)
+        except ApiNotFound as e:
+            raise _Stop(f"{change.key} was deleted by someone else; re-plan", EXIT_GUARD) from e
+        model, _ = allowlist_from_policy(current.get("data") or {}, live.workspaces, [])
+        if allowlist_value(model) != change.before:
+            raise _Stop(
+                f"{change.key} was changed by someone else since the plan; re-plan", EXIT_GUARD
+            )
+
+    async def _put(
+        self, change: Change, live: LiveOrg, value: dict[str, Any], enabled: bool
+    ) -> None:
+        policy_id = self._policy_id(value["name"], live)
+        await self._send(
+            change, "PUT", f"{self.urls.policies}/{policy_id}", self._body(value, enabled, live)
+        )
+        await self._settle(policy_id)
+
+    async def _widen_allowlist(self, change: Change, live: LiveOrg) -> None:
+        """Add the new addresses and apps while keeping the old ones (no narrowing yet)."""
+        await self._verify(change, live)
+        before, after = change.before, change.after
+        union = {
+            **before,
+            "addresses": sorted(set(before["addresses"]) | set(after["addresses"])),
+            "apps": [app for app in APPS if app in before["apps"] or app in after["apps"]],
+        }
+        self.current[before["name"]] = before
+        if not _same(union, before):
+            await self._put(change, live, union, before["enabled"])
+            self.current[before["name"]] = union
+
+    async def _finish_allowlist(self, change: Change, live: LiveOrg) -> None:
+        """Remove what the policy no longer lists; the enabled status changes later."""
+        target = {**change.after, "enabled": change.before["enabled"]}
+        if not _same(self.current[change.before["name"]], target):
+            await self._put(change, live, change.after, change.before["enabled"])
+
+    async def _set_status(self, change: Change, live: LiveOrg) -> None:
+        was = False if change.action == "create" else change.before["enabled"]
+        if change.after["enabled"] != was:
+            await self._put(change, live, change.after, change.after["enabled"])
+
+    async def _delete_allowlist(self, change: Change, live: LiveOrg) -> None:
+        await self._verify(change, live)
+        url = f"{self.urls.policies}/{live.allowlists[change.before['name']].id}"
+        try:
+            await self._send(change, "DELETE", url, None)
+        except ApiNotFound:
+            return
+        except AmbiguousWrite:
+            if await self._find_policy(change.before["name"]) is not None:
+                await self._send(change, "DELETE", url, None)
+
+    async def _settle(self, policy_id: str) -> None:
+        """Poll until no resource is applying or removing; `failed` is an error."""
+        url = f"{self.urls.policies}/{policy_id}"
+        waited, delay = 0.0, 0.2
+        while True:
+            policy = await self.client.get_json(url)
+            resources = ((policy.get("data") or {}).get("attributes") or {}).get("resources") or []
+            statuses = {str(r.get("applicationStatus")) for r in resources if isinstance(r, dict)}
+            if "failed" in statuses:
+                raise _Failed(
+                    f"Atlassian reports applicationStatus 'failed' for policy {policy_id}"
+                )
+            if not statuses & _SETTLING:
+                return
+            if waited >= self.settle_timeout:
+                raise _Failed(
+                    f"policy {policy_id} was still applying after {self.settle_timeout:.0f} s"
+                )
+            await self.client.clock.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 5.0)
+
+    # ------------------------------------------------------------------ after the writes
+
+    async def _converge(self) -> None:
+        live = await read_org(self.client, self.urls.api_url, self.plan.org_id)
+        desired = policy_from_state(
+            self.plan.desired or {"org": self.plan.org_id}, self.plan.guards
+        )
+        remaining = make_plan(desired, live.state).changes
+        self.result.converged = not remaining
+        if remaining:
+            keys = ", ".join(c.key for c in remaining)
+            raise _Stop(
+                f"did not converge: after the writes live still differs in {keys}", EXIT_ERROR
+            )
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Equal allowlist values, whatever the order of their lists."""
+    return {k: sorted(v) if isinstance(v, list) else v for k, v in a.items()} == {
+        k: sorted(v) if isinstance(v, list) else v for k, v in b.items()
+    }
+
+
+class _Failed(Exception):
+    """A write that Atlassian accepted and then could not apply."""
+
+
+async def run_apply(
+    target: Target, plan: Plan, *, force: bool, journal: Journal, concurrency: int = 8
+) -> ApplyResult:
+    """Open a write-capable client on `target` and apply `plan`; counts the writes sent."""
+    async with open_client(target, read_only=False, concurrency=concurrency) as (client, counter):
+        result = await apply_plan(client, target.api_url, plan, force=force, journal=journal)
+        result.writes = counter.writes
+        return result

@@ -1,0 +1,56 @@
+"""The `apply` summary: every change as applied, failed or skipped, org by org."""
+
+from __future__ import annotations
+
+from rovo_reconcile.apply import ApplyResult, OrgResult
+from rovo_reconcile.plan import Change, Plan
+from rovo_reconcile.render.plan_text import render_plan_text
+
+__all__ = ["render_apply"]
+
+_SYMBOL = {"create": "+", "update": "~", "delete": "-"}
+
+
+def render_apply(result: ApplyResult, *, journal: str | None = None) -> str:
+    lines = [f"rovo-reconcile apply on target {result.target}", ""]
+    for org in result.orgs:
+        lines.extend(_org_lines(org, result.target))
+        lines.append("")
+    counts = {"applied": 0, "failed": 0, "skipped": 0}
+    for org in result.orgs:
+        for outcome in org.outcomes:
+            counts[outcome.status] += 1
+    summary = f"Apply: {counts['applied']} applied, {counts['failed']} failed, {counts['skipped']} skipped"
+    summary += f"; {result.writes} write{'' if result.writes == 1 else 's'} sent."
+    if not result.orgs:
+        summary = "Apply: nothing to do; 0 writes sent."
+    lines.append(summary)
+    if journal and result.writes:
+        lines.append(f"Journal: {journal}")
+    return "\n".join(lines) + "\n"
+
+
+def _org_lines(org: OrgResult, target: str) -> list[str]:
+    where = f" ({org.file})" if org.file else ""
+    lines = [f"org {org.org_id}{where}"]
+    for outcome in org.outcomes:
+        line = f"  {outcome.status:<8} {_describe(outcome.change)}"
+        if outcome.detail:
+            line += f": {outcome.detail}"
+        lines.append(line)
+    if org.message:
+        lines.append(f"  {'refused' if org.exit_code == 3 else 'error'}: {org.message}")
+    if org.converged:
+        lines.append("  converged: live matches the policy")
+    if org.new_plan is not None:
+        lines.append("  the plan against live state as it is now:")
+        text = render_plan_text(Plan(target, "", (org.new_plan,)))
+        lines.extend("    " + line if line else "" for line in text.rstrip("\n").splitlines())
+    return lines
+
+
+def _describe(change: Change) -> str:
+    identity = change.key.partition(":")[2]
+    if change.resource == "ip_allowlist":
+        identity = f'"{identity}"'
+    return f"{_SYMBOL[change.action]} {change.resource} {identity}"
