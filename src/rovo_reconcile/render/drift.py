@@ -1,0 +1,446 @@
+"""The drift report: a read-only plan told from the live side.
+
+A plan says what apply would do to make live match the policy; a drift report
+says how live differs from the policy ("live has a domain the policy does not",
+"allowlist 'X' was disabled outside Git"). Each change of the plan is one
+`DriftItem`. An item named in the ack file counts as acknowledged, not as drift,
+until the day after its `expires` date; from then on it counts again and the
+report says the acknowledgement expired. Whether a drift *widens* access is the
+plan's effect read backwards: the difference that apply would undo.
+
+Pure, like every renderer: `today` is a parameter, never the clock.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal
+
+from rovo_reconcile.ack import Ack, AckSet
+from rovo_reconcile.plan import Change, Effect, OrgPlan, Plan, allowlist_effect
+from rovo_reconcile.render.plan_markdown import DEFAULT_LIMIT, code_span, md_text
+from rovo_reconcile.render.plan_text import count_phrase, identity, quoted, shown
+
+__all__ = [
+    "FORMATS",
+    "DriftFormat",
+    "DriftItem",
+    "DriftSummary",
+    "drift_items",
+    "drift_message",
+    "drift_summary",
+    "render_drift",
+    "unused_acks",
+]
+
+DriftFormat = Literal["text", "json", "markdown"]
+FORMATS: tuple[DriftFormat, ...] = ("text", "json", "markdown")
+FORMAT_VERSION = "1"
+
+_REVERSED: Mapping[str, Effect] = {"widens": "narrows", "narrows": "widens", "neutral": "neutral"}
+
+
+@dataclass(frozen=True)
+class DriftItem:
+    """How live differs from the policy for one change key of one org."""
+
+    org_id: str
+    key: str
+    message: str
+    acknowledged: Ack | None
+    """The acknowledgement honoured today; None when the item counts as drift."""
+    expired_ack: Ack | None = None
+    """An acknowledgement of this item whose date has passed."""
+    widens: bool = False
+    """Live lets in clients the policy would not."""
+    parts: tuple[str, ...] = ()
+    """Each difference on its own, for reports that show them one per line; `message` joins them."""
+
+    @property
+    def drifted(self) -> bool:
+        return self.acknowledged is None
+
+
+@dataclass(frozen=True)
+class DriftSummary:
+    orgs: int
+    drifted: int
+    acknowledged: int
+    widens: int
+    """Unacknowledged items through which live lets in more than the policy."""
+    expired_acks: int
+    errors: int
+
+    @property
+    def clean(self) -> bool:
+        """Nothing to report: `drift` exits 0."""
+        return self.drifted == 0 and self.errors == 0
+
+
+# ------------------------------------------------------------------ items
+
+
+def drift_items(plan: Plan, acks: AckSet, today: date) -> list[DriftItem]:
+    """One item per change of every org, in plan order."""
+    items = []
+    for org in plan.orgs:
+        for change in org.changes:
+            ack = acks.find(org.org_id, change.key)
+            active = ack if ack is not None and ack.active(today) else None
+            parts = _drift_parts(change)
+            items.append(
+                DriftItem(
+                    org_id=org.org_id,
+                    key=change.key,
+                    message="; ".join(parts),
+                    acknowledged=active,
+                    expired_ack=ack if ack is not None and active is None else None,
+                    widens=_live_effect(change) == "widens",
+                    parts=tuple(parts),
+                )
+            )
+    return items
+
+
+def _live_effect(change: Change) -> Effect:
+    """What going from the policy to live did to access: the change's effect, backwards."""
+    if change.resource == "ip_allowlist" and change.action == "update":
+        return allowlist_effect(change.after, change.before)
+    return _REVERSED[change.effect]
+
+
+def drift_message(change: Change) -> str:
+    """The change as a sentence about live (in a plan, `before` is live, `after` the policy)."""
+    return "; ".join(_drift_parts(change))
+
+
+def _drift_parts(change: Change) -> list[str]:
+    name = identity(change)
+    if change.resource == "mcp.settings":
+        live, policy = _value(change.before), _value(change.after)
+        return [f"live {shown(name)} is {live}; the policy says {policy}"]
+    if change.resource == "mcp.domain":
+        if change.action == "delete":
+            return [f"live has a domain the policy does not: {shown(name)}"]
+        return [f"live lacks the domain {shown(name)} that the policy allows"]
+    if change.action == "delete":
+        return [f"live has an allowlist the policy does not: {quoted(name)}"]
+    if change.action == "create":
+        return [f"the allowlist {quoted(name)} is missing from live"]
+    return _allowlist_drift(quoted(name), change.before, change.after)
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "unset"
+    return "true" if value else "false"
+
+
+def _allowlist_drift(name: str, live: Mapping[str, Any], policy: Mapping[str, Any]) -> list[str]:
+    parts = []
+    if live["enabled"] != policy["enabled"]:
+        how = "enabled" if live["enabled"] else "disabled"
+        parts.append(f"allowlist {name} was {how} outside Git")
+    extra, missing = _extra_missing(live["apps"], policy["apps"])
+    if extra:
+        parts.append(f"live allowlist {name} covers apps the policy does not: {extra}")
+    if missing:
+        parts.append(f"live allowlist {name} does not cover apps the policy lists: {missing}")
+    if live["allowMobileBypass"] != policy["allowMobileBypass"]:
+        if live["allowMobileBypass"]:
+            parts.append(f"live allowlist {name} allows mobile bypass; the policy does not")
+        else:
+            parts.append(f"live allowlist {name} does not allow mobile bypass; the policy does")
+    extra, missing = _extra_missing(live["addresses"], policy["addresses"])
+    if extra:
+        parts.append(f"live allowlist {name} has addresses the policy does not: {extra}")
+    if missing:
+        parts.append(f"live allowlist {name} lacks addresses the policy lists: {missing}")
+    return parts or [f"live allowlist {name} differs from the policy"]
+
+
+def _extra_missing(live: list[Any], policy: list[Any]) -> tuple[str, str]:
+    """What live has beyond the policy, and what it lacks, each in canonical order."""
+    have, want = set(live), set(policy)
+    extra = ", ".join(shown(str(x)) for x in live if x not in want)
+    missing = ", ".join(shown(str(x)) for x in policy if x not in have)
+    return extra, missing
+
+
+def drift_summary(plan: Plan, items: list[DriftItem]) -> DriftSummary:
+    return DriftSummary(
+        orgs=len(plan.orgs),
+        drifted=sum(i.drifted for i in items),
+        acknowledged=sum(not i.drifted for i in items),
+        widens=sum(i.drifted and i.widens for i in items),
+        expired_acks=sum(i.expired_ack is not None for i in items),
+        errors=sum(org.error is not None for org in plan.orgs),
+    )
+
+
+def unused_acks(plan: Plan, acks: AckSet, items: list[DriftItem]) -> list[Ack]:
+    """Acknowledgements for orgs that were read whose drift is gone: they can be deleted.
+
+    Orgs outside this run (another shard) or whose live state could not be read
+    say nothing about their acknowledgements.
+    """
+    read = {org.org_id for org in plan.orgs if org.error is None}
+    used = {(i.org_id, i.key) for i in items}
+    return [a for a in acks.acks if a.org in read and (a.org, a.key) not in used]
+
+
+# ------------------------------------------------------------------ rendering
+
+
+def render_drift(
+    plan: Plan, acks: AckSet, today: date, fmt: str, *, limit: int = DEFAULT_LIMIT
+) -> str:
+    """The drift report in `fmt` (one of `FORMATS`); every format names the target.
+
+    `limit` bounds the Markdown report (for an issue or PR comment); it is cut at
+    a line boundary, least urgent sections first, with a note saying so.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown drift format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    items = drift_items(plan, acks, today)
+    report = _Report(plan, acks, items, drift_summary(plan, items), unused_acks(plan, acks, items))
+    if fmt == "json":
+        return report.json()
+    if fmt == "markdown":
+        return report.markdown(limit)
+    return report.text()
+
+
+def _widen_phrase(count: int) -> str:
+    return f"{count} widen{'s' if count == 1 else ''} access"
+
+
+def _verdict(summary: DriftSummary) -> str:
+    """`Drift: 3 items, 1 widens access; 1 acknowledged.` or the no-drift line."""
+    parts = []
+    if summary.drifted:
+        widen = f", {_widen_phrase(summary.widens)}" if summary.widens else ""
+        parts.append(f"Drift: {count_phrase(summary.drifted, 'item')}{widen}")
+    elif summary.errors:
+        parts.append("No drift in the orgs that could be read")
+    else:
+        parts.append("No drift. Live matches the policies")
+    if summary.acknowledged:
+        parts.append(f"{summary.acknowledged} acknowledged")
+    if summary.expired_acks:
+        parts.append(f"{count_phrase(summary.expired_acks, 'acknowledgement')} expired")
+    if summary.errors:
+        parts.append(f"{count_phrase(summary.errors, 'org')} could not be read")
+    return "; ".join(parts) + "."
+
+
+@dataclass(frozen=True)
+class _Report:
+    plan: Plan
+    acks: AckSet
+    items: list[DriftItem]
+    summary: DriftSummary
+    unused: list[Ack]
+
+    def where(self, ack: Ack) -> str:
+        return f"{self.acks.file}:{ack.line}" if self.acks.file else f"line {ack.line}"
+
+    # -------------------------------------------------------------- text
+
+    def text(self) -> str:
+        lines = [f"rovo-reconcile drift for target {shown(self.plan.target)}"]
+        by_org: dict[str, list[DriftItem]] = {}
+        for item in self.items:
+            by_org.setdefault(item.org_id, []).append(item)
+        for org in self.plan.orgs:
+            lines.append("")
+            lines.extend(self.text_org(org, by_org.get(org.org_id, [])))
+        if self.unused:
+            lines.append("")
+            lines.extend(
+                f"unused acknowledgement at {self.where(a)}: {shown(a.key)} in org "
+                f"{shown(a.org)} no longer drifts; remove it"
+                for a in self.unused
+            )
+        lines.append("")
+        lines.append(_verdict(self.summary))
+        return "\n".join(lines) + "\n"
+
+    def text_org(self, org: OrgPlan, items: list[DriftItem]) -> list[str]:
+        where = f" ({shown(org.file)})" if org.file else ""
+        lines = [f"org {shown(org.org_id)}{where}"]
+        if org.error is not None:
+            lines.append(f"  error: {shown(org.error)}")
+        elif not items:
+            lines.append("  no drift")
+        for item in items:
+            label = "drift" if item.drifted else "acknowledged"
+            tag = "  [WIDENS]" if item.widens else ""
+            first, *more = item.parts or (item.message,)
+            lines.append(f"  {label:<12}  {first}{tag}")
+            lines.extend(f"{'':16}{part}" for part in more)
+            if item.acknowledged is not None:
+                ack = item.acknowledged
+                lines.append(f"{'':16}until {ack.expires}: {shown(ack.reason)}")
+            if item.expired_ack is not None:
+                ack = item.expired_ack
+                lines.append(
+                    f"{'':16}the acknowledgement at {self.where(ack)} expired on "
+                    f"{ack.expires}: {shown(ack.reason)}"
+                )
+        lines.extend(f"  note: {shown(note)}" for note in org.notes)
+        return lines
+
+    # -------------------------------------------------------------- json
+
+    def json(self) -> str:
+        orgs = {org.org_id: org for org in self.plan.orgs}
+        data = {
+            "format_version": FORMAT_VERSION,
+            "target": self.plan.target,
+            "items": [
+                {
+                    "org": i.org_id,
+                    "file": orgs[i.org_id].file,
+                    "key": i.key,
+                    "message": i.message,
+                    "widens": i.widens,
+                    "acknowledged": _ack_json(i.acknowledged),
+                    "expired_ack": _ack_json(i.expired_ack),
+                }
+                for i in self.items
+            ],
+            "errors": [
+                {"org": o.org_id, "file": o.file, "error": o.error}
+                for o in self.plan.orgs
+                if o.error is not None
+            ],
+            "notes": [{"org": o.org_id, "note": n} for o in self.plan.orgs for n in o.notes],
+            "unused_acks": [
+                {"org": a.org, "key": a.key, "line": a.line, "expires": a.expires.isoformat()}
+                for a in self.unused
+            ],
+            "summary": {
+                "orgs": self.summary.orgs,
+                "drifted": self.summary.drifted,
+                "acknowledged": self.summary.acknowledged,
+                "widens": self.summary.widens,
+                "expired_acks": self.summary.expired_acks,
+                "errors": self.summary.errors,
+            },
+        }
+        return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+    # -------------------------------------------------------------- markdown
+
+    def markdown(self, limit: int) -> str:
+        """Sections in order of urgency, so cutting from the end drops the least urgent."""
+        lines = [self.markdown_summary(), ""]
+        for section in (
+            self.md_drift,
+            self.md_errors,
+            self.md_acknowledged,
+            self.md_notes,
+            self.md_unused,
+        ):
+            lines.extend(section())
+        return _fit(lines, limit)
+
+    def md_drift(self) -> list[str]:
+        drifted = [i for i in self.items if i.drifted]
+        if not drifted:
+            return []
+        lines = ["### Drift", "", "| org | how live differs | notes |", "| --- | --- | --- |"]
+        for item in drifted:
+            status = ["**widens access**"] if item.widens else []
+            if item.expired_ack is not None:
+                ack = item.expired_ack
+                status.append(
+                    f"acknowledgement expired {ack.expires} ({md_text(self.where(ack))}): "
+                    f"{md_text(ack.reason)}"
+                )
+            org = code_span(item.org_id, in_table=True)
+            lines.append(f"| {org} | {_md_parts(item)} | {'; '.join(status)} |")
+        return [*lines, ""]
+
+    def md_errors(self) -> list[str]:
+        failed = [(o.org_id, o.error) for o in self.plan.orgs if o.error is not None]
+        if not failed:
+            return []
+        rows = [f"- {code_span(org)}: {md_text(error)}" for org, error in failed]
+        return ["### Could not be read", "", *rows, ""]
+
+    def md_acknowledged(self) -> list[str]:
+        rows = []
+        for item in self.items:
+            if (ack := item.acknowledged) is not None:
+                org = code_span(item.org_id, in_table=True)
+                rows.append(
+                    f"| {org} | {_md_parts(item)} | {ack.expires} | {md_text(ack.reason)} |"
+                )
+        if not rows:
+            return []
+        head = ["### Acknowledged", "", "| org | how live differs | until | reason |"]
+        return [*head, "| --- | --- | --- | --- |", *rows, ""]
+
+    def md_notes(self) -> list[str]:
+        rows = [f"- {code_span(o.org_id)}: {md_text(n)}" for o in self.plan.orgs for n in o.notes]
+        return ["### Notes", "", *rows, ""] if rows else []
+
+    def md_unused(self) -> list[str]:
+        rows = [
+            f"- {md_text(self.where(a))}: {code_span(a.key)} in {code_span(a.org)} "
+            "no longer drifts; remove it"
+            for a in self.unused
+        ]
+        return ["### Unused acknowledgements", "", *rows, ""] if rows else []
+
+    def markdown_summary(self) -> str:
+        s = self.summary
+        parts = []
+        if s.drifted:
+            widens = f" ({_widen_phrase(s.widens)})" if s.widens else ""
+            parts.append(f"**{count_phrase(s.drifted, 'item')} drifted**{widens}")
+        elif s.errors:
+            parts.append("no drift in the orgs that could be read")
+        else:
+            parts.append("no drift, live matches the policies")
+        if s.acknowledged:
+            parts.append(f"{s.acknowledged} acknowledged")
+        if s.expired_acks:
+            parts.append(f"{count_phrase(s.expired_acks, 'acknowledgement')} expired")
+        if s.errors:
+            parts.append(f"**{count_phrase(s.errors, 'org')} could not be read**")
+        target = code_span(self.plan.target)
+        scope = count_phrase(s.orgs, "org")
+        return f"**rovo-reconcile drift** for target {target}: {', '.join(parts)} ({scope})."
+
+
+def _md_parts(item: DriftItem) -> str:
+    """The differences of one item in one table cell, a line each."""
+    return "<br>".join(md_text(part) for part in item.parts or (item.message,))
+
+
+def _ack_json(ack: Ack | None) -> dict[str, str] | None:
+    return None if ack is None else {"reason": ack.reason, "expires": ack.expires.isoformat()}
+
+
+def _fit(lines: list[str], limit: int) -> str:
+    """Whole lines up to `limit` characters; sections come in priority order, so cut the end."""
+    text = "\n".join(lines)
+    if len(text) <= limit:
+        return text
+    note = (
+        "\n> **Note:** the rest of this report was cut to stay under GitHub's size limit; "
+        "the full report is in the job log.\n"
+    )
+    kept, used = [], len(note)
+    for line in lines:
+        if used + len(line) + 1 > limit:
+            break
+        kept.append(line)
+        used += len(line) + 1
+    return "\n".join(kept) + "\n" + note
