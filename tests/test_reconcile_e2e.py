@@ -45,7 +45,7 @@ def _remote(cli: CliRunner, emu: Emulator, *args: str) -> Result:
         *args,
         "--api-url",
         emu.url,
-        env={"ATLASSIAN_ADMIN_API_KEY": KEY, "ROVO_RECONCILE_RETRY_BUDGET": "5"},
+        env={"ATLASSIAN_ADMIN_API_KEY": KEY},
     )
 
 
