@@ -301,3 +301,19 @@ def test_changes_touch_only_differing_keys(desired: OrgPolicy, live: OrgPolicy) 
 def test_state_value_round_trips_through_policy_from_state(state: OrgPolicy) -> None:
     """policy_from_state inverts state_value, so a saved plan can carry its desired state."""
     assert state_value(policy_from_state(state_value(state))) == state_value(state)
+
+
+def test_allowlist_effects_are_judged_on_what_each_app_admits() -> None:
+    """A second enabled list on an app widens it; deleting one of two narrows it."""
+    office = _allowlist("Office", "1.2.3.0/24")
+    vpn = _allowlist("VPN", "5.6.7.0/24")
+    assert _effects(_policy(office, vpn), _policy(office)) == [
+        ("create", "ip_allowlist:VPN", "widens")
+    ]
+    assert _effects(_policy(office), _policy(office, vpn)) == [
+        ("delete", "ip_allowlist:VPN", "narrows")
+    ]
+    other_app = _allowlist("Wiki", "5.6.7.0/24", apps=("confluence",))
+    assert _effects(_policy(office, other_app), _policy(office)) == [
+        ("create", "ip_allowlist:Wiki", "narrows")
+    ]

@@ -10,6 +10,7 @@ inputs give byte-identical JSON.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from datetime import date
 from typing import Any, Literal
 
 from rovo_reconcile.model import (
+    APPS,
     SETTING_API_TOKEN,
     SETTING_SUPPORTED_DOMAINS,
     AddressEntry,
@@ -39,6 +41,7 @@ __all__ = [
     "OrgPlan",
     "Plan",
     "Resource",
+    "allowlist_effect",
     "allowlist_value",
     "effective_policy",
     "fingerprint",
@@ -96,7 +99,16 @@ class OrgPlan:
 
     @property
     def empty(self) -> bool:
+        """Nothing to do: no change and no error."""
         return not self.changes and self.error is None
+
+    def summary(self) -> dict[str, int]:
+        """Changes counted by action and by effect."""
+        counts = dict.fromkeys(("create", "update", "delete", "widens", "narrows", "neutral"), 0)
+        for change in self.changes:
+            counts[change.action] += 1
+            counts[change.effect] += 1
+        return counts
 
 
 @dataclass(frozen=True)
@@ -110,11 +122,11 @@ class Plan:
         return all(org.empty for org in self.orgs)
 
     def summary(self) -> dict[str, int]:
+        """Changes of every org counted by action and by effect."""
         counts = dict.fromkeys(("create", "update", "delete", "widens", "narrows", "neutral"), 0)
         for org in self.orgs:
-            for change in org.changes:
-                counts[change.action] += 1
-                counts[change.effect] += 1
+            for name, count in org.summary().items():
+                counts[name] += count
         return counts
 
 
@@ -276,7 +288,10 @@ def _mcp_changes(
             key = domain_key(pattern)
             yield Change("create", "mcp.domain", key, None, pattern, "widens", where.get(key))
         for pattern in sorted(present - wanted):
-            yield Change("delete", "mcp.domain", domain_key(pattern), pattern, None, "narrows")
+            source = where.get("mcp.domain")
+            yield Change(
+                "delete", "mcp.domain", domain_key(pattern), pattern, None, "narrows", source
+            )
 
 
 def _allowlist_changes(
@@ -287,43 +302,76 @@ def _allowlist_changes(
     for name in sorted(wanted.keys() | present.keys()):
         key = allowlist_key(name)
         after, before = wanted.get(name), present.get(name)
-        if before is None:
-            assert after is not None
-            effect: Effect = "narrows" if after["enabled"] else "neutral"
-            yield Change("create", "ip_allowlist", key, None, after, effect, where.get(key))
-        elif after is None:
-            effect = "widens" if before["enabled"] else "neutral"
-            yield Change("delete", "ip_allowlist", key, before, None, effect)
-        elif after != before:
-            yield Change(
-                "update",
-                "ip_allowlist",
-                key,
-                before,
-                after,
-                allowlist_effect(before, after),
-                where.get(key),
-            )
+        if after == before:
+            continue
+        action: Action = "create" if before is None else "delete" if after is None else "update"
+        source = where.get(key) if after is not None else where.get("ip_allowlist")
+        yield Change(
+            action,
+            "ip_allowlist",
+            key,
+            before,
+            after,
+            allowlist_effect(before, after, present),
+            source,
+        )
 
 
-def allowlist_effect(before: Mapping[str, Any], after: Mapping[str, Any]) -> Effect:
-    """Does the update let more clients in? Any widening part makes the whole change widen."""
-    if before["enabled"] and not after["enabled"]:
-        return "widens"
-    if not before["enabled"] and not after["enabled"]:
-        return "neutral"
-    if not before["enabled"] and after["enabled"]:
-        return "narrows"
-    widens = (
-        bool(set(after["addresses"]) - set(before["addresses"]))
-        or bool(set(before["apps"]) - set(after["apps"]))
-        or (after["allowMobileBypass"] and not before["allowMobileBypass"])
-    )
+def allowlist_effect(
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None,
+    live: Mapping[str, Mapping[str, Any]],
+) -> Effect:
+    """Does this one change, made to `live`, let more clients in, or fewer?
+
+    A request to an app passes if any enabled allowlist covering the app admits
+    it, and an app with no enabled allowlist admits everyone. So the effect is
+    judged per app on the union of its enabled allowlists, before and after the
+    change: deleting one of two lists on an app narrows, a second list widens.
+    Mobile bypass switched on widens. Any widening part makes the change widen.
+    """
+    others = [value for name, value in live.items() if name != (before or after or {}).get("name")]
+    then = _admitted([*others, *([before] if before else [])])
+    now = _admitted([*others, *([after] if after else [])])
+    widens = any(_more(now[app], then[app]) for app in APPS)
+    narrows = any(_more(then[app], now[app]) for app in APPS)
+    bypass = bool(after and after["enabled"] and after["allowMobileBypass"])
+    if bypass and not (before and before["enabled"] and before["allowMobileBypass"]):
+        widens = True
     if widens:
         return "widens"
-    narrows = (
-        bool(set(before["addresses"]) - set(after["addresses"]))
-        or bool(set(after["apps"]) - set(before["apps"]))
-        or (before["allowMobileBypass"] and not after["allowMobileBypass"])
-    )
     return "narrows" if narrows else "neutral"
+
+
+def _admitted(
+    allowlists: Iterable[Mapping[str, Any]],
+) -> dict[str, list[ipaddress.IPv4Network] | None]:
+    """Per app, the blocks its enabled allowlists admit together; None means everyone."""
+    admitted: dict[str, list[ipaddress.IPv4Network] | None] = dict.fromkeys(APPS)
+    for allowlist in allowlists:
+        if not allowlist["enabled"]:
+            continue
+        for app in allowlist["apps"]:
+            blocks = admitted[app] or []
+            blocks.extend(_network(a) for a in allowlist["addresses"] if _network(a) is not None)  # type: ignore[misc]
+            admitted[app] = blocks
+    return {
+        app: None if blocks is None else list(ipaddress.collapse_addresses(blocks))
+        for app, blocks in admitted.items()
+    }
+
+
+def _network(address: str) -> ipaddress.IPv4Network | None:
+    try:
+        return ipaddress.IPv4Network(address)
+    except ValueError:  # a live value we could not normalise: it admits nothing we can reason about
+        return None
+
+
+def _more(a: list[ipaddress.IPv4Network] | None, b: list[ipaddress.IPv4Network] | None) -> bool:
+    """Does `a` admit some address that `b` does not?"""
+    if a is None:
+        return b is not None
+    if b is None:
+        return False
+    return any(not any(block.subnet_of(other) for other in b) for block in a)

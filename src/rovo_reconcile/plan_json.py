@@ -38,10 +38,6 @@ def plan_data(plan: Plan) -> dict[str, Any]:
 
 
 def _org_data(org: OrgPlan) -> dict[str, Any]:
-    counts = dict.fromkeys(("create", "update", "delete", "widens", "narrows", "neutral"), 0)
-    for change in org.changes:
-        counts[change.action] += 1
-        counts[change.effect] += 1
     return {
         "org_id": org.org_id,
         "file": org.file,
@@ -54,7 +50,7 @@ def _org_data(org: OrgPlan) -> dict[str, Any]:
         "notes": list(org.notes),
         "error": org.error,
         "changes": [change.to_json() for change in org.changes],
-        "summary": counts,
+        "summary": org.summary(),
     }
 
 
@@ -83,23 +79,46 @@ def load_plan(text: str, origin: str) -> Plan:
         ) from e
 
 
+_ALLOWLIST_FIELDS = {"name", "enabled", "apps", "allowMobileBypass", "addresses"}
+
+
+def _change_from(data: dict[str, Any]) -> Change:
+    """One change, checked well enough that apply can trust its shape."""
+    action, resource, effect = data["action"], data["resource"], data["effect"]
+    if action not in ("create", "update", "delete"):
+        raise ValueError(f"unknown action {action!r}")
+    if resource not in ("mcp.settings", "mcp.domain", "ip_allowlist"):
+        raise ValueError(f"unknown resource {resource!r}")
+    if effect not in ("widens", "narrows", "neutral"):
+        raise ValueError(f"unknown effect {effect!r}")
+    before, after = data["before"], data["after"]
+    settings = resource == "mcp.settings"  # a setting is only ever updated; live may not report it
+    if not settings and (
+        (before is None) != (action == "create") or (after is None) != (action == "delete")
+    ):
+        raise ValueError(f"{data['key']}: before/after do not fit the action {action!r}")
+    for value in (before, after):
+        if value is None:
+            continue
+        if resource == "ip_allowlist" and not (
+            isinstance(value, dict) and set(value) == _ALLOWLIST_FIELDS
+        ):
+            raise ValueError(
+                f"{data['key']}: an allowlist value needs exactly {sorted(_ALLOWLIST_FIELDS)}"
+            )
+        if resource == "mcp.domain" and not isinstance(value, str):
+            raise ValueError(f"{data['key']}: a domain value must be a string")
+        if resource == "mcp.settings" and not isinstance(value, bool):
+            raise ValueError(f"{data['key']}: a setting value must be true or false")
+    return Change(action, resource, str(data["key"]), before, after, effect, data.get("source"))
+
+
 def _org_from(data: dict[str, Any]) -> OrgPlan:
     guards = data["guards"]
     return OrgPlan(
         org_id=str(data["org_id"]),
         live_fingerprint=str(data["live_fingerprint"]),
-        changes=tuple(
-            Change(
-                action=c["action"],
-                resource=c["resource"],
-                key=str(c["key"]),
-                before=c["before"],
-                after=c["after"],
-                effect=c["effect"],
-                source=c.get("source"),
-            )
-            for c in data["changes"]
-        ),
+        changes=tuple(_change_from(c) for c in data["changes"]),
         file=data.get("file"),
         guards=Guards(
             must_allow=tuple(guards["mustAllow"]),

@@ -80,8 +80,8 @@ class _Checker:
         self.problems: list[Problem] = []
         self.sources: dict[str, Mark] = {}
 
-    def define(self, key: str, path: DataPath) -> None:
-        self.sources[key] = self.doc.mark(path)
+    def define(self, key: str, path: DataPath, *, at_key: bool = False) -> None:
+        self.sources[key] = self.doc.mark(path, key=at_key)
 
     def report(
         self,
@@ -107,6 +107,7 @@ class _Checker:
         addresses: list[list[_Address]] = []
         if "ipAllowlists" in data:
             allowlists, addresses = self.allowlists(data["ipAllowlists"])
+            self.define("ip_allowlist", ("ipAllowlists",), at_key=True)
         guards = self.guards(data.get("guards", {}), allowlists, addresses)
         return OrgPolicy(
             org=Org(id=data["org"]["id"], name=data["org"].get("name")),
@@ -119,6 +120,8 @@ class _Checker:
 
     def mcp(self, raw: dict[str, Any]) -> McpSettings:
         domains = self.domains(raw["domains"]) if "domains" in raw else None
+        if domains is not None:  # deletes point at the list that no longer names them
+            self.define("mcp.domain", ("mcp", "domains"), at_key=True)
         auth = raw.get("authentication")
         api_token = auth.get("apiToken") if auth is not None else None
         allow_supported = raw.get("allowAtlassianSupportedDomains")

@@ -108,7 +108,7 @@ def drift_items(plan: Plan, acks: AckSet, today: date) -> list[DriftItem]:
 def _live_effect(change: Change) -> Effect:
     """What going from the policy to live did to access: the change's effect, backwards."""
     if change.resource == "ip_allowlist" and change.action == "update":
-        return allowlist_effect(change.after, change.before)
+        return allowlist_effect(change.after, change.before, {})
     return _REVERSED[change.effect]
 
 

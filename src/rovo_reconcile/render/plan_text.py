@@ -157,7 +157,7 @@ def count_phrase(count: int, noun: str) -> str:
 
 
 def summary_line(plan: Plan) -> str:
-    """`Plan: 1 to create, 2 to update, 0 to delete; 1 widen access.` or the no-change line."""
+    """`Plan: 1 to create, 2 to update, 0 to delete; 1 widens access.` or the no-change line."""
     counts = plan.summary()
     failed = sum(org.error is not None for org in plan.orgs)
     failure = f"{count_phrase(failed, 'org')} could not be planned." if failed else ""
@@ -167,7 +167,7 @@ def summary_line(plan: Plan) -> str:
         return "No changes. Live matches the policies."
     line = (
         f"Plan: {counts['create']} to create, {counts['update']} to update, "
-        f"{counts['delete']} to delete; {counts['widens']} widen access."
+        f"{counts['delete']} to delete; {counts['widens']} widen{'s' if counts['widens'] == 1 else ''} access."
     )
     return f"{line} {failure}" if failed else line
 
