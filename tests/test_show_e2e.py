@@ -79,7 +79,7 @@ def test_unreachable_api_is_a_clean_error(cli: CliRunner) -> None:
         ORG,
         "--api-url",
         "http://127.0.0.1:9",
-        env={"ATLASSIAN_ADMIN_API_KEY": "k"},
+        env={"ATLASSIAN_ADMIN_API_KEY": "k", "ROVO_RECONCILE_RETRY_BUDGET": "1"},
     )
     assert result.code == 1
     assert "cannot connect" in result.stderr
