@@ -404,3 +404,19 @@ def test_no_command_prints_the_api_key(cli: CliRunner, emulator: Emulator, tmp_p
         if path.is_file() and path.suffix != ".stderr":
             assert canary.encode() not in path.read_bytes(), path
     assert canary not in emulator.stderr()
+
+
+def test_export_prints_a_policy_that_plans_to_no_changes(cli: CliRunner, tmp_path: Path) -> None:
+    """After an apply, export of an org is a valid policy with no changes against live."""
+    examples = tmp_path / "examples"
+    shutil.copytree(EXAMPLES, examples)
+    assert cli("apply", str(examples), "--yes").code == 0
+    org = _org_of(examples / "enterprise.yaml")
+    exported = cli("export", "--org", org)
+    assert exported.code == 0, exported.stderr
+    policy = tmp_path / "exported" / "enterprise.yaml"
+    policy.parent.mkdir()
+    policy.write_text(exported.stdout)
+    assert cli("validate", str(policy)).code == 0
+    result = cli("plan", str(policy), "--detailed-exitcode")
+    assert result.code == 0, result.stdout

@@ -215,6 +215,32 @@ def show(
     return EXIT_OK
 
 
+@cli.command()
+@click.option("--org", "org_id", required=True, metavar="ID", help="Atlassian organization id.")
+@target_options
+def export(
+    org_id: str,
+    target: str | None,
+    api_url: str | None,
+    api_key_file: Path | None,
+    sandbox_db: Path | None,
+    concurrency: int,
+) -> int:
+    """Print a policy file that matches the live org (it plans to no changes)."""
+    import asyncio
+
+    from rovo_reconcile.live_state import read_live
+    from rovo_reconcile.render.live import render_export
+    from rovo_reconcile.targets import resolve_target
+
+    where = resolve_target(target, api_url, api_key_file, sandbox_db)
+    org = asyncio.run(read_live(where, [org_id], concurrency=concurrency)).org(org_id)
+    for note in org.notes:
+        click.echo(f"rovo-reconcile: note: {note}", err=True)
+    click.echo(render_export(org, where.label), nl=False)
+    return EXIT_OK
+
+
 shard_option = click.option(
     "--shard",
     default=None,

@@ -100,6 +100,13 @@ def _api_key(target: Target, env: Mapping[str, str]) -> Secret:
     return Secret(value)
 
 
+def _to_stderr(message: str) -> None:
+    """Progress goes to stderr; stdout carries only the result."""
+    import sys
+
+    print(f"rovo-reconcile: {message}", file=sys.stderr, flush=True)
+
+
 def _retry_policy(env: Mapping[str, str]) -> RetryPolicy:
     """Retries as default, with the total wait per request from $ROVO_RECONCILE_RETRY_BUDGET."""
     from rovo_reconcile.api.retry import RetryPolicy
@@ -151,7 +158,9 @@ async def open_client(
         headers={"Accept": "application/json", "User-Agent": "rovo-reconcile"},
         follow_redirects=False,
     )
-    client = AdminClient(http, concurrency=concurrency, retry=_retry_policy(env), secret=secret)
+    client = AdminClient(
+        http, concurrency=concurrency, retry=_retry_policy(env), secret=secret, log=_to_stderr
+    )
     try:
         yield client, counter
     finally:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -46,8 +46,10 @@ class AdminClient:
         retry: RetryPolicy | None = None,
         clock: Clock | None = None,
         secret: Secret | None = None,
+        log: Callable[[str], None] | None = None,
     ) -> None:
         self.http = http
+        self._log = log or (lambda _message: None)
         self.retry = retry or RetryPolicy()
         self.clock: Clock = clock or SystemClock()
         self._secret = secret
@@ -79,6 +81,11 @@ class AdminClient:
             wait = self.retry.delay(response, attempt, self.clock.wall())
             if self.clock.monotonic() - started + wait > self.retry.budget:
                 raise self._gave_up(method, path, response, attempt, budget=True)
+            why = f"HTTP {response.status_code}" if response is not None else "cannot connect"
+            self._log(
+                f"{method} {path}: {why}; retrying in {wait:.1f} s "
+                f"(attempt {attempt + 1} of {self.retry.max_attempts})"
+            )
             await self.clock.sleep(wait)
 
     async def _send_once(

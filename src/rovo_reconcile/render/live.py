@@ -9,7 +9,7 @@ from typing import Any
 from rovo_reconcile.api.live import LiveOrg
 from rovo_reconcile.model import OrgPolicy
 
-__all__ = ["live_document", "policy_document", "render_live"]
+__all__ = ["live_document", "policy_document", "render_export", "render_live"]
 
 
 def policy_document(policy: OrgPolicy) -> dict[str, Any]:
@@ -64,6 +64,16 @@ def render_live(org: LiveOrg, target_label: str, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(doc, indent=2) + "\n"
     return f"# live state of org {org.org_id} on target {target_label}\n" + dump_yaml(doc)
+
+
+def render_export(org: LiveOrg, target_label: str) -> str:
+    """A policy file holding exactly the live state: it plans to no changes."""
+    header = (
+        f"# Exported from org {org.org_id} on target {target_label} by rovo-reconcile export.\n"
+        "# Add notes, expiry dates and guards (mustAllow, maxDeletePercent) before committing, and\n"
+        "# the modeline `# yaml-language-server: $schema=<path to>/rovo-policy.schema.json`.\n"
+    )
+    return header + dump_yaml(policy_document(org.state))
 
 
 def dump_yaml(data: Any) -> str:
