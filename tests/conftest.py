@@ -20,6 +20,9 @@ TODAY = "2026-11-26"
 @pytest.fixture(autouse=True)
 def _pinned_today(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ROVO_RECONCILE_NOW", TODAY)
+    # CI runners set CI=true, which makes apply refuse the default sandbox; tests that
+    # want that behaviour set it themselves.
+    monkeypatch.delenv("CI", raising=False)
 
 
 @dataclass(frozen=True)

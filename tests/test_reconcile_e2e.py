@@ -267,16 +267,20 @@ def test_failed_policy_write_is_reported(cli: CliRunner, tmp_path: Path) -> None
 
 
 def test_a_503_storm_is_survived(cli: CliRunner, tmp_path: Path) -> None:
-    """With a quarter of all requests failing with 503, apply still converges."""
+    """With a quarter of all requests failing with 503, apply still converges.
+
+    Seed 1 never fails more than 4 requests in a row within its first 3,000 draws at this
+    rate, far below the client's 10 attempts, so the test cannot flake on a long unlucky run.
+    """
     args = (
         "--settle-ms",
         "0",
         "--fail-rate",
-        "0.4",
+        "0.25",
         "--retry-after",
         "0",
         "--seed",
-        "7",
+        "1",
         "--api-key",
         f"{KEY}:write",
     )
