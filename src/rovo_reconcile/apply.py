@@ -5,10 +5,13 @@ failure does not stop the others):
 
 1. re-reads live state and refuses a stale plan (its live fingerprint changed);
 2. checks the guards (`guards.check_guards`) before any write;
-3. writes in an order where every intermediate state is safe: MCP domains added
-   first; allowlists created disabled; addresses and apps added before any are
-   removed; allowlists enabled after their content is in place; then deletes;
-   MCP toggles last;
+3. writes in an order where every intermediate state is safe: everything that
+   widens access goes before anything that narrows it, so each moment admits at
+   least what both the old and the new state admit. MCP domains added first;
+   allowlists created disabled; addresses and apps added to enabled lists, and
+   lists that go disabled disabled (with their final content, in one write);
+   then lists enabled; then addresses and apps removed; then deletes; MCP
+   toggles last;
 4. re-reads each object before its update and stops if someone else changed it;
 5. waits for each asynchronous policy write to settle (`failed` is an error);
 6. journals every write, then re-reads and re-plans: a non-empty plan means
@@ -29,8 +32,14 @@ from typing import Any, Literal
 
 from rovo_reconcile.api.client import AdminClient, Json
 from rovo_reconcile.api.errors import AmbiguousWrite, ApiConflict, ApiError, ApiNotFound
-from rovo_reconcile.api.live import Endpoints, LiveOrg, allowlist_from_policy, read_org
-from rovo_reconcile.errors import EXIT_ERROR, EXIT_GUARD, EXIT_OK, RovoError
+from rovo_reconcile.api.live import (
+    Endpoints,
+    LiveOrg,
+    allowlist_from_policy,
+    domain_pattern,
+    read_org,
+)
+from rovo_reconcile.errors import EXIT_ERROR, EXIT_GUARD, EXIT_OK, RovoError, UsageError
 from rovo_reconcile.guards import Refusal, check_guards
 from rovo_reconcile.model import APPS, SETTING_API_TOKEN, SETTING_SUPPORTED_DOMAINS, setting_key
 from rovo_reconcile.plan import (
@@ -94,6 +103,14 @@ class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
 
+    def check_writable(self) -> None:
+        """Fail before the first write, not after it, when the journal cannot be appended to."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
+        except OSError as e:
+            raise UsageError(f"--journal {self.path}: cannot append to it ({e.strerror})") from e
+
     def record(self, org_id: str, key: str, method: str, path: str, status: str) -> None:
         entry = {
             "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
@@ -104,12 +121,18 @@ class Journal:
             "status": status,
         }
         line = (json.dumps(entry, sort_keys=True) + "\n").encode("utf-8")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(fd, line)
-        finally:
-            os.close(fd)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, line)
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise RovoError(
+                f"{method} {path} was sent but could not be journalled in {self.path} "
+                f"({e.strerror}); stopping this org"
+            ) from e
 
 
 class _Stop(Exception):
@@ -160,6 +183,8 @@ class _OrgRun:
         """Ids of the allowlists this run created, by name."""
         self.current: dict[str, dict[str, Any]] = {}
         """What each updated allowlist holds after this run's last write to it."""
+        self.touched: set[int] = set()
+        """Changes (by id) with at least one write that landed."""
 
     async def run(self) -> OrgResult:
         if self.plan.error is not None:
@@ -175,9 +200,19 @@ class _OrgRun:
             self.result.exit_code, self.result.message = e.exit_code, str(e)
         except RovoError as e:
             self.result.exit_code, self.result.message = EXIT_ERROR, str(e)
+        except Exception as e:  # a bug in one org must not abort the others mid-write
+            if os.environ.get("ROVO_RECONCILE_DEBUG"):
+                raise
+            self.result.exit_code = EXIT_ERROR
+            self.result.message = (
+                f"internal error ({type(e).__name__}: {e}); this org stopped, the others went on. "
+                "This is a bug; set ROVO_RECONCILE_DEBUG=1 to see the traceback and please report it"
+            )
         done = {id(o.change) for o in self.result.outcomes}
         self.result.outcomes.extend(
-            Outcome(c, "skipped") for c in self.plan.changes if id(c) not in done
+            Outcome(c, "failed", _PARTLY) if id(c) in self.touched else Outcome(c, "skipped")
+            for c in self.plan.changes
+            if id(c) not in done
         )
         self.result.outcomes.sort(key=lambda o: o.change.sort_key())
         return self.result
@@ -185,16 +220,24 @@ class _OrgRun:
     # ------------------------------------------------------------------ before any write
 
     def _check_fresh(self, live: LiveOrg) -> None:
-        if fingerprint(state_value(live.state)) == self.plan.live_fingerprint:
-            return
+        """Refuse a stale plan, and a plan whose changes do not follow from its desired state."""
         desired = policy_from_state(
             self.plan.desired or {"org": self.plan.org_id}, self.plan.guards
         )
-        self.result.new_plan = make_plan(desired, live.state, file=self.plan.file, notes=live.notes)
-        raise _Stop(
-            "the plan is stale: live state changed since it was made; review the new plan and apply again",
-            EXIT_GUARD,
-        )
+        fresh = make_plan(desired, live.state, file=self.plan.file, notes=live.notes)
+        if fingerprint(state_value(live.state)) != self.plan.live_fingerprint:
+            self.result.new_plan = fresh
+            raise _Stop(
+                "the plan is stale: live state changed since it was made; review the new plan "
+                "and apply again",
+                EXIT_GUARD,
+            )
+        if [_what(c) for c in fresh.changes] != [_what(c) for c in self.plan.changes]:
+            raise _Stop(
+                "the plan's changes do not follow from its desired state (was the plan file "
+                "edited?); make a new plan",
+                EXIT_GUARD,
+            )
 
     def _check_guards(self, live: LiveOrg) -> None:
         refusals = check_guards(self.plan, live.state)
@@ -216,8 +259,8 @@ class _OrgRun:
             *((c, partial(self._create_domain, c)) for c in of("mcp.domain", "create")),
             *((c, partial(self._create_allowlist, c, live)) for c in creates),
             *((c, partial(self._widen_allowlist, c, live)) for c in updates),
-            *((c, partial(self._finish_allowlist, c, live)) for c in updates),
-            *((c, partial(self._set_status, c, live)) for c in creates + updates),
+            *((c, partial(self._enable_allowlist, c, live)) for c in creates + updates),
+            *((c, partial(self._narrow_allowlist, c, live)) for c in updates),
             *((c, partial(self._delete_allowlist, c, live)) for c in of("ip_allowlist", "delete")),
             *((c, partial(self._delete_domain, c, live)) for c in of("mcp.domain", "delete")),
             *((c, partial(self._patch_setting, c)) for c in of("mcp.settings", "update")),
@@ -244,6 +287,7 @@ class _OrgRun:
                 self.plan.org_id, change.key, method, path, f"error {e.status or ''}".strip()
             )
             raise
+        self.touched.add(id(change))
         self.journal.record(self.plan.org_id, change.key, method, path, "ok")
         return answer
 
@@ -269,12 +313,11 @@ class _OrgRun:
                 await self._send(change, "DELETE", url, None)
 
     async def _domain_ids(self) -> dict[str, str]:
-        from rovo_reconcile.normalize import normalize_domain
-
         found = {}
         async for item in self.client.pages("GET", self.urls.mcp_domains):
-            pattern = (item.get("attributes") or {}).get("pattern")
-            found[normalize_domain(pattern)] = str(item.get("id"))
+            found[domain_pattern((item.get("attributes") or {}).get("pattern"))] = str(
+                item.get("id")
+            )
         return found
 
     # MCP settings --------------------------------------------------------------
@@ -332,7 +375,7 @@ class _OrgRun:
         }
 
     async def _create_allowlist(self, change: Change, live: LiveOrg) -> None:
-        """Created disabled; `_set_status` enables it once it has settled."""
+        """Created disabled; `_enable_allowlist` enables it once it has settled."""
         body = self._body(change.after, False, live)
         try:
             answer = await self._send(change, "POST", self.urls.policies, body)
@@ -378,28 +421,41 @@ class _OrgRun:
         await self._settle(policy_id)
 
     async def _widen_allowlist(self, change: Change, live: LiveOrg) -> None:
-        """Add the new addresses and apps while keeping the old ones (no narrowing yet)."""
+        """The first write to an existing allowlist: only ever widens access.
+
+        An enabled list that stays enabled gets the union of its old and new addresses and
+        apps (the removals wait for `_narrow_allowlist`); one that goes disabled gets its final
+        content and `disabled` in one write; a disabled one that stays disabled gets its final
+        content (it admits nothing either way); one that goes enabled waits for
+        `_enable_allowlist`.
+        """
         await self._verify(change, live)
         before, after = change.before, change.after
-        union = {
-            **before,
-            "addresses": sorted(set(before["addresses"]) | set(after["addresses"])),
-            "apps": [app for app in APPS if app in before["apps"] or app in after["apps"]],
-        }
         self.current[before["name"]] = before
-        if not _same(union, before):
-            await self._put(change, live, union, before["enabled"])
-            self.current[before["name"]] = union
+        if before["enabled"] and after["enabled"]:
+            value = {
+                **before,
+                "addresses": sorted(set(before["addresses"]) | set(after["addresses"])),
+                "apps": [app for app in APPS if app in before["apps"] or app in after["apps"]],
+            }
+        elif after["enabled"]:
+            return
+        else:
+            value = after
+        if not _same(value, before):
+            await self._put(change, live, value, value["enabled"])
+            self.current[before["name"]] = value
 
-    async def _finish_allowlist(self, change: Change, live: LiveOrg) -> None:
-        """Remove what the policy no longer lists; the enabled status changes later."""
-        target = {**change.after, "enabled": change.before["enabled"]}
-        if not _same(self.current[change.before["name"]], target):
-            await self._put(change, live, change.after, change.before["enabled"])
+    async def _enable_allowlist(self, change: Change, live: LiveOrg) -> None:
+        """Enable a new or disabled list, with its final content, before anything narrows."""
+        was_enabled = change.action == "update" and change.before["enabled"]
+        if change.after["enabled"] and not was_enabled:
+            await self._put(change, live, change.after, True)
+            self.current[change.after["name"]] = change.after
 
-    async def _set_status(self, change: Change, live: LiveOrg) -> None:
-        was = False if change.action == "create" else change.before["enabled"]
-        if change.after["enabled"] != was:
+    async def _narrow_allowlist(self, change: Change, live: LiveOrg) -> None:
+        """Remove what the policy no longer lists, once every widening write has landed."""
+        if not _same(self.current[change.before["name"]], change.after):
             await self._put(change, live, change.after, change.after["enabled"])
 
     async def _delete_allowlist(self, change: Change, live: LiveOrg) -> None:
@@ -451,11 +507,19 @@ class _OrgRun:
             )
 
 
+def _what(change: Change) -> dict[str, Any]:
+    """A change without its source line, which a moved policy file may change harmlessly."""
+    return {**change.to_json(), "source": None}
+
+
 def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """Equal allowlist values, whatever the order of their lists."""
     return {k: sorted(v) if isinstance(v, list) else v for k, v in a.items()} == {
         k: sorted(v) if isinstance(v, list) else v for k, v in b.items()
     }
+
+
+_PARTLY = "partly applied: the run stopped before this change's remaining writes (see the journal)"
 
 
 class _Failed(Exception):

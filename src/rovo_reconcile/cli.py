@@ -418,11 +418,15 @@ def apply(
             "refusing to apply to the default sandbox in CI (CI=true): a pipeline with a missing "
             "--target would report success while changing nothing; pass --target explicitly"
         )
+    the_journal = Journal(Path(journal))
+    the_journal.check_writable()
     if plan_file is not None:
         try:
             text = Path(plan_file).read_text("utf-8")
         except OSError as e:
             raise UsageError(f"--plan {plan_file}: {e.strerror}") from e
+        except UnicodeDecodeError as e:
+            raise UsageError(f"--plan {plan_file}: not a plan file (not UTF-8 text)") from e
         the_plan = load_plan(text, plan_file)
         if the_plan.target != where.label:
             raise GuardRefused(f"the plan was made for target {the_plan.target}, not {where.label}")
@@ -443,9 +447,7 @@ def apply(
                 click.echo("rovo-reconcile: nothing applied", err=True)
                 return EXIT_OK
     result = asyncio.run(
-        run_apply(
-            where, the_plan, force=force, journal=Journal(Path(journal)), concurrency=concurrency
-        )
+        run_apply(where, the_plan, force=force, journal=the_journal, concurrency=concurrency)
     )
     click.echo(render_apply(result, journal=journal), nl=False)
     return result.exit_code

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rovo_reconcile.model import APPS, IpAllowlist, OrgPolicy
-from rovo_reconcile.plan import OrgPlan, policy_from_state
+from rovo_reconcile.plan import OrgPlan, allowlist_value, policy_from_state
 
 __all__ = ["MIN_LIST_FOR_DELETE_GUARD", "Refusal", "check_guards"]
 
@@ -83,12 +83,24 @@ def _enabled_allowlists(plan: OrgPlan) -> Iterable[Refusal]:
             )
 
 
+def _result_allowlists(plan: OrgPlan, live: OrgPolicy) -> tuple[IpAllowlist, ...]:
+    """The allowlists live will hold once the plan's changes are written: judged from the
+    changes themselves, which are what apply sends, not from the desired state they came from."""
+    by_name = {a.name: allowlist_value(a) for a in live.ip_allowlists or ()}
+    for change in plan.changes:
+        if change.resource != "ip_allowlist":
+            continue
+        if change.after is None:
+            by_name.pop(change.before["name"], None)
+        else:
+            by_name[change.after["name"]] = change.after
+    state = policy_from_state({"org": plan.org_id, "ipAllowlists": list(by_name.values())})
+    return state.ip_allowlists or ()
+
+
 def _lockout(plan: OrgPlan, live: OrgPolicy) -> Iterable[Refusal]:
     """Check the state the plan leads to; the safe write order keeps every step on the way no narrower."""
-    desired = policy_from_state(plan.desired) if plan.desired is not None else live
-    result = (
-        desired.ip_allowlists if desired.ip_allowlists is not None else live.ip_allowlists or ()
-    )
+    result = _result_allowlists(plan, live)
     for allowlist in result:
         if allowlist.enabled and not allowlist.addresses:
             yield Refusal(

@@ -13,7 +13,8 @@ from typing import Any
 from rovo_reconcile import __version__
 from rovo_reconcile.errors import UsageError
 from rovo_reconcile.model import Guards
-from rovo_reconcile.plan import Change, OrgPlan, Plan
+from rovo_reconcile.normalize import normalize_address
+from rovo_reconcile.plan import Change, OrgPlan, Plan, policy_from_state
 
 __all__ = ["FORMAT_VERSION", "dump_plan", "load_plan", "plan_data"]
 
@@ -114,17 +115,26 @@ def _change_from(data: dict[str, Any]) -> Change:
 
 
 def _org_from(data: dict[str, Any]) -> OrgPlan:
-    guards = data["guards"]
+    guards = Guards(
+        must_allow=tuple(normalize_address(a) for a in data["guards"]["mustAllow"]),
+        max_delete_percent=int(data["guards"]["maxDeletePercent"]),
+    )
+    desired, error = data.get("desired"), data.get("error")
+    if error is None:
+        # apply re-plans from `desired` to check the changes and convergence: it must be whole
+        if not isinstance(desired, dict):
+            raise ValueError(f"org {data['org_id']}: the desired state is missing")
+        try:
+            policy_from_state(desired, guards)
+        except ValueError as e:  # pydantic's ValidationError and NormalizeError are ValueErrors
+            raise ValueError(f"org {data['org_id']}: the desired state is not valid") from e
     return OrgPlan(
         org_id=str(data["org_id"]),
         live_fingerprint=str(data["live_fingerprint"]),
         changes=tuple(_change_from(c) for c in data["changes"]),
         file=data.get("file"),
-        guards=Guards(
-            must_allow=tuple(guards["mustAllow"]),
-            max_delete_percent=int(guards["maxDeletePercent"]),
-        ),
+        guards=guards,
         notes=tuple(data.get("notes") or ()),
-        desired=data.get("desired"),
-        error=data.get("error"),
+        desired=desired,
+        error=error,
     )

@@ -249,12 +249,7 @@ async def _mcp(
     auth = attributes.get("authentication") or {}
     ids: dict[str, str] = {}
     for item in domains:
-        raw = (item.get("attributes") or {}).get("pattern")
-        try:
-            pattern = normalize_domain(raw)
-        except NormalizeError as e:
-            notes.append(f"live MCP domain {raw!r} is kept as it is: {e.message}")
-            pattern = str(raw)
+        pattern = domain_pattern((item.get("attributes") or {}).get("pattern"), notes)
         ids.setdefault(pattern, str(item.get("id")))
     return (
         McpSettings(
@@ -266,3 +261,13 @@ async def _mcp(
         ),
         ids,
     )
+
+
+def domain_pattern(raw: object, notes: list[str] | None = None) -> str:
+    """A live MCP domain's canonical pattern; one we cannot normalise is kept as it is."""
+    try:
+        return normalize_domain(raw)
+    except NormalizeError as e:
+        if notes is not None:
+            notes.append(f"live MCP domain {raw!r} is kept as it is: {e.message}")
+        return str(raw)
