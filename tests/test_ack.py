@@ -136,7 +136,7 @@ def test_missing_expiry(tmp_path: Path) -> None:
 def test_unknown_key_in_an_entry(tmp_path: Path) -> None:
     """An unknown key is refused at the key itself, with a did-you-mean hint."""
     assert problems(tmp_path, entry(**GOOD, expiry="2027-01-31")) == [
-        "acks.yaml:6:5: unknown key 'expiry'; expected org, key, reason, expires "
+        "acks.yaml:6:5: unknown key 'expiry'; expected org, key, reason, expires, live "
         "(hint: did you mean 'expires'?)"
     ]
 
@@ -215,3 +215,20 @@ def test_unreadable_file(tmp_path: Path) -> None:
     """A missing file is a located PolicyInvalid, not a traceback."""
     with pytest.raises(PolicyInvalid, match="cannot read the file"):
         load_acks(tmp_path / "missing.yaml")
+
+
+def test_live_pin_is_loaded(tmp_path: Path) -> None:
+    """`live` pins an acknowledgement to the live value the drift report showed."""
+    (ack,) = load_acks(write(tmp_path, entry(**GOOD, live="0123456789ab"))).acks
+    assert ack.live == "0123456789ab"
+    (plain,) = load_acks(write(tmp_path, entry(**GOOD))).acks
+    assert plain.live is None
+
+
+def test_live_pin_must_be_a_live_id(tmp_path: Path) -> None:
+    """Anything but the 12-character id is refused at its position, with a hint."""
+    assert problems(tmp_path, entry(**GOOD, live="latest")) == [
+        "acks.yaml:6:11: 'live' must be the 12-character live id the drift report shows, not "
+        "'latest' (hint: copy it from the drift report, or leave 'live' out to cover any drift "
+        "on the key)"
+    ]

@@ -26,6 +26,7 @@ from rovo_reconcile.render.drift import (
     drift_items,
     drift_summary,
     render_drift,
+    unused_acks,
 )
 
 TARGET = "atlassian (https://api.atlassian.com)"
@@ -205,6 +206,22 @@ def test_expired_ack_counts_again(plan: Plan, acks: AckSet) -> None:
     assert "the acknowledgement at drift-acks.yaml:6 expired on 2026-10-31" in text
 
 
+def test_a_pinned_ack_covers_only_the_live_value_it_names(plan: Plan) -> None:
+    """`live` ties an ack to one drift: the same key drifting further counts again."""
+    pilot = next(i for i in drift_items(plan, AckSet(), TODAY) if i.key == PILOT)
+    assert len(pilot.live) == 12
+    pinned = AckSet((Ack(ACME, PILOT, "SEC-123", date(2027, 1, 31), 2, pilot.live),), "a.yaml")
+    assert not next(i for i in drift_items(plan, pinned, TODAY) if i.key == PILOT).drifted
+    stale = AckSet((Ack(ACME, PILOT, "SEC-123", date(2027, 1, 31), 2, "0" * 12),), "a.yaml")
+    item = next(i for i in drift_items(plan, stale, TODAY) if i.key == PILOT)
+    assert item.drifted
+    assert item.outgrown_ack is not None
+    assert "the acknowledgement at a.yaml:2 was for live 000000000000" in render_drift(
+        plan, stale, TODAY, "text"
+    )
+    assert unused_acks(plan, stale, drift_items(plan, stale, TODAY)) == []
+
+
 def test_ack_applies_through_its_expiry_day(plan: Plan, acks: AckSet) -> None:
     """`expires` is the last day an ack applies; the next day the item counts as drift."""
     on_the_day = drift_summary(plan, drift_items(plan, acks, date(2027, 1, 31)))
@@ -219,7 +236,11 @@ def test_json_report_counts_and_acknowledgements(plan: Plan, acks: AckSet) -> No
     assert data["format_version"] == "1"
     assert data["target"] == TARGET
     pilot = next(i for i in data["items"] if i["key"] == PILOT)
-    assert pilot["acknowledged"] == {"reason": "pilot approved in SEC-123", "expires": "2027-01-31"}
+    assert pilot["acknowledged"] == {
+        "reason": "pilot approved in SEC-123",
+        "expires": "2027-01-31",
+        "live": None,
+    }
     assert data["summary"]["drifted"] == 5
     assert data["summary"]["acknowledged"] == 1
     assert data["errors"] == [

@@ -305,11 +305,6 @@ guards: {mustAllow: [52.14.1.1]}
     assert result.code in (3, 64), result.stdout + result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="live.py allowlist_from_policy drops partially attached apps from the model, so the plan "
-    "calls the change 'narrows' while apply._resources silently detaches that workspace (widens)",
-)
 def test_detaching_a_partially_covered_app_is_not_hidden(tmp_path: Path) -> None:
     """Live Office covers confluence and ONE of two Jira sites; the policy only drops an address.
     Either the Jira site stays protected, or the plan must say the change widens access."""
@@ -348,11 +343,6 @@ ipAllowlists:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="live.py _allowlists ignores a second live allowlist of the same name (a note only), "
-    "so an extra enabled list is invisible to plan, guards and drift",
-)
 def test_a_duplicate_named_live_allowlist_is_drift(
     cli: CliRunner, emulator: Emulator, tmp_path: Path
 ) -> None:
@@ -373,11 +363,6 @@ def test_a_duplicate_named_live_allowlist_is_drift(
     assert drift.code != 0, drift.stdout + drift.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ack.py matches acknowledgements by key only: an ack for one drift on an allowlist also "
-    "hides a later, different drift on it (here: the list disabled outside Git)",
-)
 def test_an_ack_does_not_hide_a_different_later_drift(
     cli: CliRunner, emulator: Emulator, tmp_path: Path
 ) -> None:
@@ -396,10 +381,13 @@ def test_an_ack_does_not_hide_a_different_later_drift(
             f"{base}/{office['id']}",
             json=_policy_body("Office", "enabled", ["52.14.0.0/16", "9.9.9.9"], resources),
         ).raise_for_status()
+        report = _remote(cli, emulator, "drift", str(policy), "--format", "json")
+        (item,) = json.loads(report.stdout)["items"]
         ack = tmp_path / "ack.yaml"
         ack.write_text(
             "acknowledged:\n  - org: org-ack\n    key: ip_allowlist:Office\n"
             "    reason: temporary vendor address, SEC-1\n    expires: 2027-01-31\n"
+            f"    live: {item['live']}\n"
         )
         assert _remote(cli, emulator, "drift", str(policy), "--ack", str(ack)).code == 0
         admin.put(
@@ -408,16 +396,12 @@ def test_an_ack_does_not_hide_a_different_later_drift(
         ).raise_for_status()
     drift = _remote(cli, emulator, "drift", str(policy), "--ack", str(ack))
     assert drift.code == 2, drift.stdout
+    assert "was for live" in drift.stdout
 
 
 # ----------------------------------------------------------------------------- convergence
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="live.py allowlist_from_policy never reports an app the org has no workspace of, so "
-    "apps: [jira, compass] on an org without Compass never converges and rewrites on every apply",
-)
 def test_an_app_without_workspaces_does_not_rewrite_on_every_apply(
     cli: CliRunner, tmp_path: Path
 ) -> None:
@@ -580,11 +564,6 @@ ipAllowlists:
     assert status["ip_allowlist:A"] != "skipped", "A was created but is reported as skipped"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="when the MCP API answers 404, the click-path notes live only in the plan; the apply "
-    "report (all an 'apply --plan' user sees) says 'converged: live matches the policy'",
-)
 def test_apply_report_says_mcp_must_be_set_by_hand(tmp_path: Path) -> None:
     path = _policy(
         tmp_path,

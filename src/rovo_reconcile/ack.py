@@ -5,10 +5,13 @@
         key: mcp.domain:https://pilot.example.com/**
         reason: pilot approved in SEC-123
         expires: 2027-01-31
+        live: 3f9a0c2b71de      # optional: the live value the drift report showed
 
 Every acknowledgement needs a reason and an expiry date, so known drift can be
 silenced for a while but never forever: from the day after `expires` the drift
-counts again. The file goes through the same YAML safety as a policy
+counts again. `live` (the drift report prints it for each item) pins the
+acknowledgement to the live value it was written for: if live drifts further on
+the same key, the new drift counts. Without it, any drift on the key is covered. The file goes through the same YAML safety as a policy
 (`yaml_source`), and is checked by hand rather than with a JSON Schema: four keys
 do not need one, and hand-written messages can say what to write instead. Every
 problem is reported at once, each at file:line:column.
@@ -21,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from rovo_reconcile.errors import NormalizeError, PolicyInvalid
 from rovo_reconcile.model import SETTING_API_TOKEN, SETTING_SUPPORTED_DOMAINS, setting_key
@@ -32,7 +35,8 @@ from rovo_reconcile.yaml_source import DataPath, SourceDocument, YamlRejected, l
 __all__ = ["Ack", "AckInvalid", "AckSet", "load_acks"]
 
 _TOP_KEY = "acknowledged"
-_FIELDS = ("org", "key", "reason", "expires")
+_FIELDS = ("org", "key", "reason", "expires", "live")
+_LIVE_ID = re.compile(r"[0-9a-f]{12}", re.ASCII)
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 _SETTING_KEYS = (setting_key(SETTING_SUPPORTED_DOMAINS), setting_key(SETTING_API_TOKEN))
 _KEY_PREFIXES = ("mcp.settings:", "mcp.domain:", "ip_allowlist:")
@@ -49,6 +53,8 @@ class Ack:
     expires: date
     line: int
     """Where the entry starts in the ack file, so a report can point at it."""
+    live: str | None = None
+    """The `live_id` of the drift acknowledged; None covers any drift on the key."""
 
     def active(self, today: date) -> bool:
         """Still honoured on `today`: the expiry date itself is the last day it applies."""
@@ -177,9 +183,23 @@ class _Checker:
         key = self.change_key(path, entry)
         reason = self.text(path, entry, "reason")
         expires = self.expires(path, entry)
-        if org is None or key is None or reason is None or expires is None:
+        live = self.live(path, entry)
+        if org is None or key is None or reason is None or expires is None or live is False:
             return None
-        return Ack(org, key, reason, expires, self.doc.mark(path).line)
+        return Ack(org, key, reason, expires, self.doc.mark(path).line, live or None)
+
+    def live(self, path: DataPath, entry: dict[str, Any]) -> str | Literal[False]:
+        """The optional pin: '' when absent, False when it is not a live id."""
+        value = entry.get("live", "")
+        if value == "" or (isinstance(value, str) and _LIVE_ID.fullmatch(value)):
+            return str(value)
+        self.problem(
+            (*path, "live"),
+            "value",
+            f"'live' must be the 12-character live id the drift report shows, not {value!r}",
+            "copy it from the drift report, or leave 'live' out to cover any drift on the key",
+        )
+        return False
 
     def text(self, path: DataPath, entry: dict[str, Any], name: str) -> str | None:
         if name not in entry:

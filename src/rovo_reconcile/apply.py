@@ -79,6 +79,8 @@ class OrgResult:
     new_plan: OrgPlan | None = None
     """For a stale plan: the plan against today's live state."""
     converged: bool | None = None
+    notes: tuple[str, ...] = ()
+    """The plan's notes, such as MCP settings to set by hand: apply does not do those."""
 
 
 @dataclass
@@ -159,7 +161,13 @@ async def apply_plan(
         if org.changes or org.error
     ]
     results = await asyncio.gather(*(run.run() for run in runs))
-    return ApplyResult(plan.target, list(results))
+    untouched = [  # nothing to write, but something the admin must hear, such as steps by hand
+        OrgResult(org.org_id, org.file, notes=org.notes)
+        for org in plan.orgs
+        if not (org.changes or org.error) and org.notes
+    ]
+    orgs = sorted([*results, *untouched], key=lambda o: o.org_id)
+    return ApplyResult(plan.target, orgs)
 
 
 class _OrgRun:
@@ -178,7 +186,7 @@ class _OrgRun:
         self.force = force
         self.journal = journal
         self.settle_timeout = settle_timeout
-        self.result = OrgResult(plan.org_id, plan.file)
+        self.result = OrgResult(plan.org_id, plan.file, notes=plan.notes)
         self.created: dict[str, str] = {}
         """Ids of the allowlists this run created, by name."""
         self.current: dict[str, dict[str, Any]] = {}
@@ -246,7 +254,7 @@ class _OrgRun:
         if blocking:
             reasons = "; ".join(r.message for r in blocking)
             hint = "" if any(not r.forceable for r in blocking) else " (--force overrides)"
-            raise _Stop(f"refused by a safety guard: {reasons}{hint}", EXIT_GUARD)
+            raise _Stop(f"safety guard: {reasons}{hint}", EXIT_GUARD)
 
     # ------------------------------------------------------------------ writes, in safe order
 
@@ -350,11 +358,14 @@ class _OrgRun:
     def _resources(
         self, apps: Sequence[str], live: LiveOrg, name: str | None
     ) -> list[dict[str, str]]:
-        """Every workspace of `apps`, plus resources of other types already on the live policy."""
+        """Every workspace of `apps`, plus what the model cannot express and so leaves alone:
+        resources of other types, and the workspaces of an app only partly attached."""
         ids = [w.id for w in live.workspaces if w.app in apps]
         existing = live.allowlists.get(name) if name is not None else None
         if existing is not None:
-            ids += [r.id for r in existing.resources if r.app is None]
+            ids += [
+                r.id for r in existing.resources if r.app is None or r.app in existing.partial_apps
+            ]
         return [{"id": i} for i in sorted(set(ids))]
 
     def _body(self, value: dict[str, Any], enabled: bool, live: LiveOrg) -> Json:

@@ -16,6 +16,7 @@ from rovo_reconcile.clickpath import manual_steps
 from rovo_reconcile.errors import RovoError, UsageError
 from rovo_reconcile.live_state import read_live
 from rovo_reconcile.loader import LoadedPolicy
+from rovo_reconcile.model import OrgPolicy
 from rovo_reconcile.plan import OrgPlan, Plan, effective_policy, fingerprint, make_plan, state_value
 from rovo_reconcile.targets import Target
 
@@ -63,6 +64,8 @@ def plan_from_live(
     for loaded in sorted(policies, key=lambda p: p.policy.org.id):
         desired = effective_policy(loaded.policy, today)
         result = live[desired.org.id]
+        if not isinstance(result, RovoError) and desired.ip_allowlists is not None:
+            result = _unambiguous(result)
         if isinstance(result, RovoError):
             orgs.append(
                 OrgPlan(
@@ -80,10 +83,45 @@ def plan_from_live(
         if not result.mcp_available and desired.mcp is not None:
             notes += tuple(f"set by hand: {step}" for step in manual_steps(desired.mcp))
             desired = desired.model_copy(update={"mcp": None})
+        desired, absent = _apps_the_org_has(desired, result)
+        notes += absent
         sources = {key: f"{loaded.file}:{mark.line}" for key, mark in loaded.sources.items()}
         orgs.append(make_plan(desired, result.state, sources, file=loaded.file, notes=notes))
     desired_hash = fingerprint([org.desired for org in orgs])
     return Plan(target_label, desired_hash, tuple(orgs))
+
+
+def _unambiguous(live: LiveOrg) -> LiveOrg | RovoError:
+    """Allowlists are managed by name: two live lists with one name cannot be planned safely."""
+    if not live.duplicate_names:
+        return live
+    names = ", ".join(repr(n) for n in live.duplicate_names)
+    return RovoError(
+        f"more than one live allowlist is named {names}; rovo-reconcile manages allowlists by "
+        "name, so rename or delete the extra one in Atlassian Administration"
+    )
+
+
+def _apps_the_org_has(desired: OrgPolicy, live: LiveOrg) -> tuple[OrgPolicy, tuple[str, ...]]:
+    """Leave out of each allowlist the apps the org has no workspace of: there is nothing to
+    attach, and keeping them would plan the same change on every run."""
+    present = {w.app for w in live.workspaces if w.app is not None}
+    if desired.ip_allowlists is None:
+        return desired, ()
+    notes: list[str] = []
+    lists = []
+    for allowlist in desired.ip_allowlists:
+        missing = [app for app in allowlist.apps if app not in present]
+        if missing:
+            notes.append(
+                f"allowlist {allowlist.name!r}: the org has no {', '.join(missing)} workspace; "
+                "it is covered once one exists"
+            )
+            allowlist = allowlist.model_copy(
+                update={"apps": tuple(a for a in allowlist.apps if a in present)}
+            )
+        lists.append(allowlist)
+    return desired.model_copy(update={"ip_allowlists": tuple(lists)}), tuple(notes)
 
 
 async def compute_plan(

@@ -118,6 +118,8 @@ class LiveOrg:
     workspaces: tuple[Workspace, ...]
     allowlists: dict[str, LiveAllowlist] = field(default_factory=dict)
     domain_ids: dict[str, str] = field(default_factory=dict)
+    duplicate_names: tuple[str, ...] = ()
+    """Names that more than one live allowlist carries: allowlists are managed by name."""
     mcp_available: bool = True
     notes: tuple[str, ...] = ()
     """Things the reader noticed and the user should hear about (on stderr)."""
@@ -131,7 +133,7 @@ async def read_org(client: AdminClient, api_url: str, org_id: str) -> LiveOrg:
         _collect(client.pages("GET", urls.policies, params={"type": "ip-allowlist"})),
         _mcp(client, urls, notes),
     )
-    allowlists, details = _allowlists(policies, workspaces, notes)
+    allowlists, details, duplicates = _allowlists(policies, workspaces, notes)
     settings, domain_ids = mcp if mcp is not None else (None, {})
     if mcp is None:
         notes.append(
@@ -144,6 +146,7 @@ async def read_org(client: AdminClient, api_url: str, org_id: str) -> LiveOrg:
         workspaces=workspaces,
         allowlists=details,
         domain_ids=domain_ids,
+        duplicate_names=duplicates,
         mcp_available=mcp is not None,
         notes=tuple(notes),
     )
@@ -169,20 +172,21 @@ async def _workspaces(client: AdminClient, urls: Endpoints) -> tuple[Workspace, 
 
 def _allowlists(
     policies: list[Json], workspaces: tuple[Workspace, ...], notes: list[str]
-) -> tuple[tuple[IpAllowlist, ...], dict[str, LiveAllowlist]]:
+) -> tuple[tuple[IpAllowlist, ...], dict[str, LiveAllowlist], tuple[str, ...]]:
     models: list[IpAllowlist] = []
     details: dict[str, LiveAllowlist] = {}
+    duplicates: list[str] = []
     for policy in policies:
         if (policy.get("attributes") or {}).get("type") != "ip-allowlist":
             continue
         model, detail = allowlist_from_policy(policy, workspaces, notes)
         if model.name in details:
-            notes.append(f"two live allowlists are named {model.name!r}; only the first is managed")
+            duplicates.append(model.name)
             continue
         models.append(model)
         details[model.name] = detail
     models.sort(key=lambda a: a.name)
-    return tuple(models), details
+    return tuple(models), details, tuple(sorted(set(duplicates)))
 
 
 def allowlist_from_policy(
@@ -212,6 +216,12 @@ def allowlist_from_policy(
     attached = {r.id for r in resources}
     apps = tuple(app for app in APPS if per_app[app] and per_app[app] <= attached)
     partial = tuple(app for app in APPS if per_app[app] & attached and not per_app[app] <= attached)
+    for app in partial:
+        notes.append(
+            f"allowlist {name!r} covers {len(per_app[app] & attached)} of {len(per_app[app])} "
+            f"{app} workspaces; those attachments are left as they are (list {app} in its apps "
+            "to cover them all)"
+        )
     addresses = []
     for raw in rule.get("in") or []:
         try:

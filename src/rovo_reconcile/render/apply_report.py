@@ -22,7 +22,7 @@ def render_apply(result: ApplyResult, *, journal: str | None = None) -> str:
             counts[outcome.status] += 1
     summary = f"Apply: {counts['applied']} applied, {counts['failed']} failed, {counts['skipped']} skipped"
     summary += f"; {result.writes} write{'' if result.writes == 1 else 's'} sent."
-    if not result.orgs:
+    if not any(org.outcomes or org.message for org in result.orgs):
         summary = "Apply: nothing to do; 0 writes sent."
     lines.append(summary)
     if journal and result.writes:
@@ -42,6 +42,9 @@ def _org_lines(org: OrgResult, target: str) -> list[str]:
         lines.append(f"  {'refused' if org.exit_code == 3 else 'error'}: {org.message}")
     if org.converged:
         lines.append("  converged: live matches the policy")
+    elif not org.outcomes and not org.message:
+        lines.append("  nothing to write")
+    lines.extend(f"  note: {note}" for note in org.notes)
     if org.new_plan is not None:
         lines.append("  the plan against live state as it is now:")
         text = render_plan_text(Plan(target, "", (org.new_plan,)))

@@ -20,7 +20,7 @@ from datetime import date
 from typing import Any, Literal
 
 from rovo_reconcile.ack import Ack, AckSet
-from rovo_reconcile.plan import Change, Effect, OrgPlan, Plan, allowlist_effect
+from rovo_reconcile.plan import Change, Effect, OrgPlan, Plan, allowlist_effect, fingerprint
 from rovo_reconcile.render.plan_markdown import DEFAULT_LIMIT, code_span, md_text
 from rovo_reconcile.render.plan_text import count_phrase, identity, quoted, shown
 
@@ -32,6 +32,7 @@ __all__ = [
     "drift_items",
     "drift_message",
     "drift_summary",
+    "live_id",
     "render_drift",
     "unused_acks",
 ]
@@ -58,6 +59,10 @@ class DriftItem:
     """Live lets in clients the policy would not."""
     parts: tuple[str, ...] = ()
     """Each difference on its own, for reports that show them one per line; `message` joins them."""
+    live: str = ""
+    """`live_id` of the live value: an ack's `live` pins it to this very drift."""
+    outgrown_ack: Ack | None = None
+    """An acknowledgement of this key pinned to an earlier live value: live drifted further."""
 
     @property
     def drifted(self) -> bool:
@@ -88,7 +93,11 @@ def drift_items(plan: Plan, acks: AckSet, today: date) -> list[DriftItem]:
     items = []
     for org in plan.orgs:
         for change in org.changes:
+            live = live_id(change)
             ack = acks.find(org.org_id, change.key)
+            outgrown = ack if ack is not None and ack.live not in (None, live) else None
+            if outgrown is not None:
+                ack = None
             active = ack if ack is not None and ack.active(today) else None
             parts = _drift_parts(change)
             items.append(
@@ -100,9 +109,16 @@ def drift_items(plan: Plan, acks: AckSet, today: date) -> list[DriftItem]:
                     expired_ack=ack if ack is not None and active is None else None,
                     widens=_live_effect(change) == "widens",
                     parts=tuple(parts),
+                    live=live,
+                    outgrown_ack=outgrown,
                 )
             )
     return items
+
+
+def live_id(change: Change) -> str:
+    """A short, stable name for the live value of a drifted key (the plan's `before`)."""
+    return fingerprint({"key": change.key, "live": change.before}).removeprefix("sha256:")[:12]
 
 
 def _live_effect(change: Change) -> Effect:
@@ -282,6 +298,7 @@ class _Report:
             first, *more = item.parts or (item.message,)
             lines.append(f"  {label:<12}  {first}{tag}")
             lines.extend(f"{'':16}{part}" for part in more)
+            lines.append(f"{'':16}key {shown(item.key)}, live {item.live}")
             if item.acknowledged is not None:
                 ack = item.acknowledged
                 lines.append(f"{'':16}until {ack.expires}: {shown(ack.reason)}")
@@ -290,6 +307,12 @@ class _Report:
                 lines.append(
                     f"{'':16}the acknowledgement at {self.where(ack)} expired on "
                     f"{ack.expires}: {shown(ack.reason)}"
+                )
+            if item.outgrown_ack is not None:
+                ack = item.outgrown_ack
+                lines.append(
+                    f"{'':16}the acknowledgement at {self.where(ack)} was for live {ack.live}; "
+                    "live has changed since"
                 )
         lines.extend(f"  note: {shown(note)}" for note in org.notes)
         return lines
@@ -308,8 +331,10 @@ class _Report:
                     "key": i.key,
                     "message": i.message,
                     "widens": i.widens,
+                    "live": i.live,
                     "acknowledged": _ack_json(i.acknowledged),
                     "expired_ack": _ack_json(i.expired_ack),
+                    "outgrown_ack": _ack_json(i.outgrown_ack),
                 }
                 for i in self.items
             ],
@@ -362,6 +387,12 @@ class _Report:
                     f"acknowledgement expired {ack.expires} ({md_text(self.where(ack))}): "
                     f"{md_text(ack.reason)}"
                 )
+            if item.outgrown_ack is not None:
+                status.append(
+                    f"live changed since the acknowledgement at "
+                    f"{md_text(self.where(item.outgrown_ack))}"
+                )
+            status.append(f"key {md_text(item.key)}, live {code_span(item.live)}")
             org = code_span(item.org_id, in_table=True)
             lines.append(f"| {org} | {_md_parts(item)} | {'; '.join(status)} |")
         return [*lines, ""]
@@ -424,8 +455,10 @@ def _md_parts(item: DriftItem) -> str:
     return "<br>".join(md_text(part) for part in item.parts or (item.message,))
 
 
-def _ack_json(ack: Ack | None) -> dict[str, str] | None:
-    return None if ack is None else {"reason": ack.reason, "expires": ack.expires.isoformat()}
+def _ack_json(ack: Ack | None) -> dict[str, str | None] | None:
+    if ack is None:
+        return None
+    return {"reason": ack.reason, "expires": ack.expires.isoformat(), "live": ack.live}
 
 
 def _fit(lines: list[str], limit: int) -> str:
