@@ -114,6 +114,10 @@ def test_allowlist_effects() -> None:
             ]
     assert _effects(_policy(), _policy(base)) == [("delete", "ip_allowlist:A", "widens")]
     assert _effects(_policy(base), _policy()) == [("create", "ip_allowlist:A", "narrows")]
+    first_with_bypass = _allowlist("A", "1.2.3.4/32", bypass=True)  # nothing was restricted before
+    assert _effects(_policy(first_with_bypass), _policy()) == [
+        ("create", "ip_allowlist:A", "narrows")
+    ]
     disabled = _allowlist("B", "1.2.3.4/32", enabled=False)
     assert _effects(_policy(disabled), _policy()) == [("create", "ip_allowlist:B", "neutral")]
     assert _effects(_policy(), _policy(disabled)) == [("delete", "ip_allowlist:B", "neutral")]

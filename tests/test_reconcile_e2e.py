@@ -78,7 +78,8 @@ def test_sandbox_loop_plan_apply_replan_and_drift(cli: CliRunner, tmp_path: Path
         for line in (tmp_path / ".rovo-reconcile" / "journal.jsonl").read_text().splitlines()
     ]
     assert journal
-    assert {"time", "org", "key", "method", "path", "status"} <= set(journal[0])
+    assert {"time", "org", "key", "method", "path", "status", "target"} <= set(journal[0])
+    assert journal[0]["target"].startswith("sandbox (")
 
     again = cli("plan", str(examples), "--detailed-exitcode")
     assert again.code == 0, again.stdout

@@ -84,3 +84,12 @@ def test_unreachable_api_is_a_clean_error(cli: CliRunner) -> None:
     assert result.code == 1
     assert "cannot connect" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_sandbox_says_when_it_creates_an_org(cli: CliRunner) -> None:
+    """A mistyped org id on the sandbox is not silent: the first read says it made the org."""
+    first = cli("show", "--org", "org-typo")
+    assert first.code == 0
+    assert "sandbox: created org org-typo" in first.stderr
+    again = cli("show", "--org", "org-typo")
+    assert "created org" not in again.stderr

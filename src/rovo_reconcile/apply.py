@@ -102,8 +102,10 @@ class ApplyResult:
 class Journal:
     """JSON lines, one per write, each appended with a single write() so lines never interleave."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, target: str | None = None) -> None:
         self.path = path
+        self.target = target
+        """Named in every line, so one journal can serve several targets."""
 
     def check_writable(self) -> None:
         """Fail before the first write, not after it, when the journal cannot be appended to."""
@@ -121,6 +123,7 @@ class Journal:
             "method": method,
             "path": path,
             "status": status,
+            **({"target": self.target} if self.target is not None else {}),
         }
         line = (json.dumps(entry, sort_keys=True) + "\n").encode("utf-8")
         try:

@@ -418,7 +418,7 @@ def apply(
             "refusing to apply to the default sandbox in CI (CI=true): a pipeline with a missing "
             "--target would report success while changing nothing; pass --target explicitly"
         )
-    the_journal = Journal(Path(journal))
+    the_journal = Journal(Path(journal), where.label)
     the_journal.check_writable()
     if plan_file is not None:
         try:

@@ -328,7 +328,8 @@ def allowlist_effect(
     it, and an app with no enabled allowlist admits everyone. So the effect is
     judged per app on the union of its enabled allowlists, before and after the
     change: deleting one of two lists on an app narrows, a second list widens.
-    Mobile bypass switched on widens. Any widening part makes the change widen.
+    Mobile bypass switched on widens, for apps that were restricted before (an app
+    that admitted everyone cannot admit more). Any widening part makes the change widen.
     """
     others = [value for name, value in live.items() if name != (before or after or {}).get("name")]
     then = _admitted([*others, *([before] if before else [])])
@@ -336,7 +337,8 @@ def allowlist_effect(
     widens = any(_more(now[app], then[app]) for app in APPS)
     narrows = any(_more(then[app], now[app]) for app in APPS)
     bypass = bool(after and after["enabled"] and after["allowMobileBypass"])
-    if bypass and not (before and before["enabled"] and before["allowMobileBypass"]):
+    restricted = after is not None and any(then[app] is not None for app in after["apps"])
+    if bypass and restricted and not (before and before["enabled"] and before["allowMobileBypass"]):
         widens = True
     if widens:
         return "widens"

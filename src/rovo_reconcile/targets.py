@@ -100,6 +100,13 @@ def _api_key(target: Target, env: Mapping[str, str]) -> Secret:
     return Secret(value)
 
 
+def _sandbox_org_created(org_id: str) -> None:
+    _to_stderr(
+        f"sandbox: created org {org_id} with sample Jira, Confluence and Compass sites "
+        "(the sandbox makes every org it is asked about; check the id if you did not expect this)"
+    )
+
+
 def _to_stderr(message: str) -> None:
     """Progress goes to stderr; stdout carries only the result."""
     import sys
@@ -143,7 +150,10 @@ async def open_client(
         from rovo_reconcile.emulator import EmulatorOptions, create_app
 
         assert target.sandbox_db is not None
-        app = create_app(target.sandbox_db, EmulatorOptions(settle_ms=0, page_size=50))
+        app = create_app(
+            target.sandbox_db,
+            EmulatorOptions(settle_ms=0, page_size=50, on_org_created=_sandbox_org_created),
+        )
         inner = httpx.ASGITransport(app=app)
     else:
         secret = _api_key(target, env)

@@ -91,6 +91,8 @@ class EmulatorOptions:
     )
     """Bearer keys and what they may do; empty means no authentication at all."""
     auto_create_orgs: bool = True
+    on_org_created: Callable[[str], None] | None = None
+    """Told the id of each org created on first use (the sandbox says so on stderr)."""
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -315,7 +317,9 @@ class _Api:
         if org_id in self._known_orgs:  # orgs are never deleted, so this cannot go stale
             return org_id
         if self.options.auto_create_orgs:
-            await self._run(lambda: self.store.ensure_org(org_id, _now_ms()))
+            created = await self._run(lambda: self.store.ensure_org(org_id, _now_ms()))
+            if created and self.options.on_org_created is not None:
+                self.options.on_org_created(org_id)
         elif not await self._run(lambda: self.store.org_exists(org_id)):
             raise Problem(
                 404, "ADMIN-404-2", "Organization not found", f"there is no organization {org_id!r}"
