@@ -45,8 +45,9 @@ now_option = click.option(
     type=click.DateTime(formats=["%Y-%m-%d"]),
     default=None,
     envvar="ROVO_RECONCILE_NOW",
+    metavar="YYYY-MM-DD",
     callback=lambda _ctx, _param, value: value.date() if value is not None else None,
-    help="Pin today's date (YYYY-MM-DD) for expiry dates [default: $ROVO_RECONCILE_NOW or today].",
+    help="Pin today's date for expiry dates [default: $ROVO_RECONCILE_NOW or today].",
 )
 
 
@@ -71,7 +72,8 @@ def target_options(command: F) -> F:
             type=click.Path(dir_okay=False),
             callback=_as_path,
             default=None,
-            help="File holding the Admin API key [default: $ATLASSIAN_ADMIN_API_KEY].",
+            help="File holding the Admin API key (without it, the key comes from "
+            "$ATLASSIAN_ADMIN_API_KEY).",
         ),
         click.option(
             "--sandbox-db",
@@ -215,7 +217,7 @@ def show(
     return EXIT_OK
 
 
-@cli.command()
+@cli.command(short_help="Print a policy file that matches the live org.")
 @click.option("--org", "org_id", required=True, metavar="ID", help="Atlassian organization id.")
 @target_options
 def export(
@@ -288,7 +290,7 @@ def _write_atomically(path: str, text: str) -> None:
         raise
 
 
-@cli.command()
+@cli.command(short_help="Show what apply would change (read-only).")
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
 @target_options
 @click.option(
@@ -360,7 +362,7 @@ def _render_plan(the_plan: Plan, fmt: str) -> str:
     return render_plan_text(the_plan, color=_use_color())
 
 
-@cli.command()
+@cli.command(short_help="Make live match the policies, or apply a saved plan.")
 @click.argument("paths", nargs=-1, metavar="[PATH...]")
 @click.option(
     "--plan", "plan_file", default=None, metavar="PLAN.json", help="Apply exactly this saved plan."
