@@ -321,7 +321,14 @@ class _OrgRun:
             return  # already gone
         except AmbiguousWrite:
             if change.before in await self._domain_ids():
-                await self._send(change, "DELETE", url, None)
+                await self._delete_once_more(change, url)
+
+    async def _delete_once_more(self, change: Change, url: str) -> None:
+        """Resend a DELETE whose first answer was lost; gone by now is as good as deleted."""
+        try:
+            await self._send(change, "DELETE", url, None)
+        except ApiNotFound:
+            return
 
     async def _domain_ids(self) -> dict[str, str]:
         found = {}
@@ -481,7 +488,7 @@ class _OrgRun:
             return
         except AmbiguousWrite:
             if await self._find_policy(change.before["name"]) is not None:
-                await self._send(change, "DELETE", url, None)
+                await self._delete_once_more(change, url)
 
     async def _settle(self, policy_id: str) -> None:
         """Poll until no resource is applying or removing; `failed` is an error."""
