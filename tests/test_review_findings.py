@@ -520,11 +520,6 @@ def test_an_unwritable_journal_is_a_clear_error(cli: CliRunner, tmp_path: Path) 
     assert "journal" in (result.stdout + result.stderr).lower()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="transport.CountingTransport.writes counts the read-only workspaces search POST, so a "
-    "refused apply reports '1 write sent'",
-)
 def test_a_refused_apply_reports_no_write(cli: CliRunner, tmp_path: Path) -> None:
     first = _policy(tmp_path, "org: {id: org-count}\nmcp: {domains: [https://a.example.com/**]}\n")
     saved = tmp_path / "plan.json"
@@ -621,11 +616,6 @@ def test_damaged_plan_files_are_usage_errors(cli: CliRunner, tmp_path: Path, dam
 # ----------------------------------------------------------------------------- the client
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="client._send_once puts str(LocalProtocolError) in the message; h11 quotes the header "
-    "with escapes, so redact() (exact match) misses a key that contains a newline",
-)
 def test_a_key_with_a_newline_never_reaches_an_error_message(emulator: Emulator) -> None:
     secret = Secret("SECRET-LINE-ONE\nSECRET-LINE-TWO")
 
@@ -646,11 +636,6 @@ def test_a_key_with_a_newline_never_reaches_an_error_message(emulator: Emulator)
     assert "SECRET-LINE" not in message, message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="retry._parse_reset: X-RateLimit-Reset in epoch milliseconds makes "
-    "datetime.fromtimestamp raise ValueError, which escapes the client as a non-ApiError",
-)
 def test_a_rate_limit_reset_in_milliseconds_does_not_crash_the_client() -> None:
     calls = 0
 
@@ -674,11 +659,6 @@ def test_a_rate_limit_reset_in_milliseconds_does_not_crash_the_client() -> None:
     asyncio.run(scenario())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="client._send_once treats every POST as a non-idempotent write, so one read timeout on "
-    "the read-only workspaces search fails the whole org read as an 'ambiguous write'",
-)
 def test_a_read_timeout_on_the_workspaces_search_is_retried() -> None:
     calls = 0
 

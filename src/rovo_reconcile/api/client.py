@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -23,11 +24,11 @@ from rovo_reconcile.api.errors import (
     error_from_response,
 )
 from rovo_reconcile.api.retry import (
-    IDEMPOTENT_METHODS,
     RETRY_STATUSES,
     Clock,
     RetryPolicy,
     SystemClock,
+    can_resend,
 )
 from rovo_reconcile.api.secrets import Secret, redact
 
@@ -35,6 +36,33 @@ __all__ = ["AdminClient", "Json"]
 
 Json = dict[str, Any]
 _MAX_PAGES = 10_000
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """An attempt that got no answer and is safe to try again."""
+
+    error: httpx.TransportError
+    reason: str
+    """What went wrong, for the final message; never the raw text of a protocol error."""
+    refused: bool = False
+
+
+def _refused(error: BaseException) -> bool:
+    """Whether a connection refusal lies under this error (httpx wraps it several levels deep)."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [error]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError):
+            return True
+        if isinstance(current, BaseExceptionGroup):
+            todo.extend(current.exceptions)
+        todo.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+    return False
 
 
 class AdminClient:
@@ -71,20 +99,28 @@ class AdminClient:
         path = httpx.URL(url).path
         while True:
             attempt += 1
-            response = await self._send_once(method, url, json_body, params, attempt)
+            outcome = await self._send_once(method, url, json_body, params)
+            response = outcome if isinstance(outcome, httpx.Response) else None
             if response is not None and response.status_code < 400:
                 return response
             if response is not None and response.status_code not in RETRY_STATUSES:
                 raise self._error(method, path, response)
-            if attempt >= self.retry.max_attempts:
-                raise self._gave_up(method, path, response, attempt)
-            wait = self.retry.delay(response, attempt, self.clock.wall())
+            refused = isinstance(outcome, _Failed) and outcome.refused
+            limit = self.retry.max_attempts
+            if refused:
+                limit = min(limit, self.retry.refused_attempts)
+            if attempt >= limit:
+                raise self._gave_up(method, path, outcome, f"after {attempt} attempts")
+            if refused:
+                wait = self.retry.backoff(attempt, cap=self.retry.refused_max_delay)
+            else:
+                wait = self.retry.delay(response, attempt, self.clock.wall())
             if self.clock.monotonic() - started + wait > self.retry.budget:
-                raise self._gave_up(method, path, response, attempt, budget=True)
+                raise self._gave_up(method, path, outcome, "the retry time budget ran out")
             why = f"HTTP {response.status_code}" if response is not None else "cannot connect"
             self._log(
                 f"{method} {path}: {why}; retrying in {wait:.1f} s "
-                f"(attempt {attempt + 1} of {self.retry.max_attempts})"
+                f"(attempt {attempt + 1} of {limit})"
             )
             await self.clock.sleep(wait)
 
@@ -94,32 +130,32 @@ class AdminClient:
         url: str,
         json_body: Json | None,
         params: dict[str, str] | None,
-        attempt: int,
-    ) -> httpx.Response | None:
-        """One attempt. None means a connection failure that is safe to retry."""
+    ) -> httpx.Response | _Failed:
+        """One attempt: the response, or a failure that is safe to retry."""
         path = httpx.URL(url).path
         try:
             async with self._slots:
                 return await self.http.request(method, url, json=json_body, params=params)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as e:
-            if attempt >= self.retry.max_attempts:
-                raise ApiConnectionError(
-                    self._clean(f"{method} {path}: cannot connect: {e}")
-                ) from e
-            return None  # nothing was sent: retrying cannot duplicate anything
+            # Nothing was sent: retrying cannot duplicate anything.
+            if _refused(e):
+                return _Failed(e, "cannot connect: connection refused", refused=True)
+            return _Failed(e, f"cannot connect: {str(e) or type(e).__name__}")
+        except httpx.LocalProtocolError as e:
+            # We built a request the HTTP library will not send. Its message quotes the
+            # offending header, so only the exception's name goes into ours.
+            raise ApiError(
+                f"{method} {path}: the request could not be sent ({type(e).__name__})"
+            ) from e
         except httpx.TransportError as e:
-            if method not in IDEMPOTENT_METHODS:
+            if not can_resend(method, path):
                 raise AmbiguousWrite(
                     self._clean(
                         f"{method} {path}: the connection failed after the request was sent "
                         f"({type(e).__name__}); it may or may not have been applied"
                     )
                 ) from e
-            if attempt >= self.retry.max_attempts:
-                raise ApiConnectionError(
-                    self._clean(f"{method} {path} failed: {type(e).__name__}: {e}")
-                ) from e
-            return None
+            return _Failed(e, f"failed: {type(e).__name__}")
 
     def _error(self, method: str, path: str, response: httpx.Response) -> ApiError:
         error = error_from_response(method, path, response.status_code, response.content)
@@ -127,20 +163,15 @@ class AdminClient:
         return error
 
     def _gave_up(
-        self,
-        method: str,
-        path: str,
-        response: httpx.Response | None,
-        attempts: int,
-        *,
-        budget: bool = False,
+        self, method: str, path: str, outcome: httpx.Response | _Failed, why: str
     ) -> ApiError:
-        why = "the retry time budget ran out" if budget else f"after {attempts} attempts"
-        if response is None:
-            return ApiConnectionError(self._clean(f"{method} {path}: cannot connect ({why})"))
-        error = self._error(method, path, response)
+        if isinstance(outcome, _Failed):
+            failed = ApiConnectionError(self._clean(f"{method} {path}: {outcome.reason} ({why})"))
+            failed.__cause__ = outcome.error  # as `raise ... from`, for whoever reads the chain
+            return failed
+        error = self._error(method, path, outcome)
         return ApiUnavailable(
-            f"{error.args[0]} ({why})", status=response.status_code, code=error.code
+            f"{error.args[0]} ({why})", status=outcome.status_code, code=error.code
         )
 
     def _clean(self, text: str) -> str:

@@ -1,19 +1,23 @@
 """When to try a request again, and how long to wait first.
 
 429 and 503 are retried for every method: the server says it did nothing.
-Connection failures before the request was sent are retried too. A failure
-after a non-idempotent write (POST, DELETE) was sent is never retried blindly:
-the caller re-reads and re-plans instead. PUT and PATCH carry the whole desired
-value, so sending them again is safe.
+Connection failures before the request was sent are retried too; a refused
+connection only a few times, quickly (nothing is listening, and waiting rarely
+changes that). A failure after a non-idempotent write (POST, DELETE) was sent is
+never retried blindly: the caller re-reads and re-plans instead. PUT and PATCH
+carry the whole desired value, so sending them again is safe, and so is the one
+POST that only reads (the workspaces search).
 
 The wait honours `Retry-After` (never earlier), then `X-RateLimit-Reset`, else a
 capped exponential backoff with full jitter; a total time budget bounds it all.
+A header we cannot read is ignored, never an error.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,17 +26,28 @@ from typing import Protocol
 
 import httpx
 
+from rovo_reconcile.api.transport import is_read_only_request
+
 __all__ = [
     "IDEMPOTENT_METHODS",
     "RETRY_STATUSES",
     "Clock",
     "RetryPolicy",
     "SystemClock",
+    "can_resend",
     "server_wait",
 ]
 
 RETRY_STATUSES = frozenset({429, 503})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH"})
+# Epoch values above this are milliseconds: as seconds it would be the year 5138.
+_EPOCH_MS_THRESHOLD = 10**11
+_EPOCH = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
+def can_resend(method: str, path: str) -> bool:
+    """Whether sending this request again after an unknown outcome cannot change anything twice."""
+    return method in IDEMPOTENT_METHODS or is_read_only_request(method, path)
 
 
 class Clock(Protocol):
@@ -61,11 +76,15 @@ class RetryPolicy:
     max_delay: float = 30.0
     budget: float = 120.0
     """Total seconds one request may spend waiting between attempts."""
+    refused_attempts: int = 3
+    """Attempts when the connection is refused: fail fast when nothing is listening."""
+    refused_max_delay: float = 1.0
     rng: random.Random = field(default_factory=random.Random, compare=False)
 
-    def backoff(self, attempt: int) -> float:
-        """Full jitter: uniform in [0, min(max_delay, base * 2**attempt)]."""
-        return self.rng.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+    def backoff(self, attempt: int, *, cap: float | None = None) -> float:
+        """Full jitter: uniform in [0, min(cap or max_delay, base * 2**attempt)]."""
+        ceiling = self.max_delay if cap is None else cap
+        return self.rng.uniform(0, min(ceiling, self.base_delay * 2**attempt))
 
     def delay(self, response: httpx.Response | None, attempt: int, now: datetime) -> float:
         wait = server_wait(response, now) if response is not None else None
@@ -80,28 +99,41 @@ def server_wait(response: httpx.Response, now: datetime) -> float | None:
     retry_after = response.headers.get("Retry-After")
     if retry_after is not None:
         text = retry_after.strip()
-        if text.isdigit():
+        if text.isascii() and text.isdigit():
             return float(text)
-        try:
-            when = parsedate_to_datetime(text)
-        except (TypeError, ValueError):
-            when = None
-        if when is not None:
-            return max(0.0, (when - now).total_seconds())
+        wait = _until(_parse_http_date(text), now)
+        if wait is not None:
+            return wait
     reset = response.headers.get("X-RateLimit-Reset")
     if reset is not None:
-        when = _parse_reset(reset.strip())
-        if when is not None:
-            return max(0.0, (when - now).total_seconds())
+        return _until(_parse_reset(reset.strip()), now)
     return None
 
 
-def _parse_reset(text: str) -> datetime | None:
-    """Atlassian documents `yyyy-MM-ddTHH:mmZ`; accept full ISO 8601 and epoch seconds too."""
-    if text.isdigit():
-        return datetime.fromtimestamp(int(text), UTC)
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+def _until(when: datetime | None, now: datetime) -> float | None:
+    if when is None:
         return None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def _parse_http_date(text: str) -> datetime | None:
+    try:
+        return parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def _parse_reset(text: str) -> datetime | None:
+    """Atlassian documents `yyyy-MM-ddTHH:mmZ`; accept full ISO 8601 and epoch seconds or
+    milliseconds too. None (ignore the header) for anything else."""
+    try:
+        if _EPOCH.fullmatch(text):
+            stamp = float(text)
+            if stamp > _EPOCH_MS_THRESHOLD:
+                stamp /= 1000
+            return datetime.fromtimestamp(stamp, UTC)
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (ValueError, OverflowError, OSError):
+        return None

@@ -6,7 +6,9 @@ from collections.abc import Generator
 
 import httpx
 
-__all__ = ["BearerAuth", "Secret", "redact"]
+from rovo_reconcile.api.errors import ApiUnauthorized
+
+__all__ = ["BearerAuth", "Secret", "api_key_problem", "redact"]
 
 _REDACTED = "***"
 
@@ -36,6 +38,17 @@ def redact(text: str, *secrets: Secret | None) -> str:
     return text
 
 
+def api_key_problem(key: Secret) -> str | None:
+    """Why the key cannot go in a header, in words that never include it; None if it can.
+
+    HTTP libraries refuse such a header and quote it, escaped, in their error: checked
+    first, the key never reaches that error and `redact`'s exact match is never needed.
+    """
+    if all("!" <= char <= "~" for char in key.reveal()):
+        return None
+    return "the API key contains whitespace, control or non-ASCII characters"
+
+
 class BearerAuth(httpx.Auth):
     """Adds `Authorization: Bearer` per request, so the key never sits in the client's headers."""
 
@@ -43,6 +56,11 @@ class BearerAuth(httpx.Auth):
         self._key = key
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        problem = api_key_problem(self._key)
+        if problem is not None:
+            raise ApiUnauthorized(
+                f"{request.method} {request.url.path}: {problem}; nothing was sent"
+            )
         request.headers["Authorization"] = f"Bearer {self._key.reveal()}"
         yield request
 

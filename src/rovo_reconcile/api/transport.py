@@ -43,27 +43,25 @@ class ReadOnlyTransport(httpx.AsyncBaseTransport):
 
 
 class CountingTransport(httpx.AsyncBaseTransport):
-    """Counts requests by method, and writes, as they are sent (for stats and benchmarks)."""
+    """Counts requests by method, and writes, as they are sent (for stats and benchmarks).
+
+    A write is what the read-only guard would refuse: the workspaces search is a POST
+    that only reads, so it is not one.
+    """
 
     def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
         self._inner = inner
         self.by_method: Counter[str] = Counter()
+        self.writes = 0
 
     @property
     def total(self) -> int:
         return sum(self.by_method.values())
 
-    @property
-    def writes(self) -> int:
-        return (
-            self.by_method["POST"]
-            + self.by_method["PUT"]
-            + self.by_method["PATCH"]
-            + self.by_method["DELETE"]
-        )
-
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.by_method[request.method] += 1
+        if not is_read_only_request(request.method, request.url.path):
+            self.writes += 1
         return await self._inner.handle_async_request(request)
 
     async def aclose(self) -> None:
