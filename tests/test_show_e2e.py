@@ -71,6 +71,16 @@ def test_missing_key_for_the_atlassian_target_is_a_usage_error(cli: CliRunner) -
     assert "ATLASSIAN_ADMIN_API_KEY" in result.stderr
 
 
+def test_a_key_that_cannot_be_sent_is_a_usage_error(cli: CliRunner, tmp_path: Path) -> None:
+    """A key with a space inside is refused up front (64), and never echoed."""
+    key_file = tmp_path / "key"
+    key_file.write_text("canary secret-value\n")
+    result = cli("show", "--org", ORG, "--target", "atlassian", "--api-key-file", str(key_file))
+    assert result.code == 64
+    assert "whitespace" in result.stderr
+    assert "secret-value" not in result.stdout + result.stderr
+
+
 def test_unreachable_api_is_a_clean_error(cli: CliRunner) -> None:
     """Nothing listening: exit 1 with a message, no traceback (and no internet is touched)."""
     result = cli(

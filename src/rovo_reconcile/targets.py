@@ -84,7 +84,7 @@ def resolve_target(
 
 
 def _api_key(target: Target, env: Mapping[str, str]) -> Secret:
-    from rovo_reconcile.api.secrets import Secret
+    from rovo_reconcile.api.secrets import Secret, api_key_problem
 
     if target.api_key_file is not None:
         try:
@@ -97,7 +97,12 @@ def _api_key(target: Target, env: Mapping[str, str]) -> Secret:
         raise UsageError(
             f"the atlassian target needs an Admin API key: set {API_KEY_ENV} or pass --api-key-file"
         )
-    return Secret(value)
+    key = Secret(value)
+    problem = api_key_problem(key)
+    if problem is not None:
+        where = f"--api-key-file {target.api_key_file}" if target.api_key_file else API_KEY_ENV
+        raise UsageError(f"{where}: {problem}")
+    return key
 
 
 def _sandbox_org_created(org_id: str) -> None:
