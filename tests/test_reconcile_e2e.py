@@ -161,6 +161,12 @@ guards:
     assert 'applied  + ip_allowlist "Office"' in result.stdout
     assert _remote(cli, emulator, "plan", str(policy), "--detailed-exitcode").code == 0
 
+    writes_before = _stats(emulator)["writes"]
+    again = _remote(cli, emulator, "apply", "--plan", str(saved))  # a re-run CI job
+    assert again.code == 0, again.stdout
+    assert 'skipped  + ip_allowlist "Office": already in place' in again.stdout
+    assert _stats(emulator)["writes"] == writes_before
+
 
 def test_plan_json_is_byte_identical_for_the_same_inputs(cli: CliRunner, tmp_path: Path) -> None:
     """Two plans of the same policies and live state are the same bytes."""

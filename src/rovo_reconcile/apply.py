@@ -203,10 +203,10 @@ class _OrgRun:
             return self.result
         try:
             live = await read_org(self.client, self.urls.api_url, self.plan.org_id)
-            self._check_fresh(live)
-            self._check_guards(live)
-            await self._write_all(live)
-            await self._converge()
+            if self._check_fresh(live):
+                self._check_guards(live)
+                await self._write_all(live)
+                await self._converge()
         except _Stop as e:
             self.result.exit_code, self.result.message = e.exit_code, str(e)
         except RovoError as e:
@@ -220,22 +220,31 @@ class _OrgRun:
                 "This is a bug; set ROVO_RECONCILE_DEBUG=1 to see the traceback and please report it"
             )
         done = {id(o.change) for o in self.result.outcomes}
-        self.result.outcomes.extend(
+        self.result.outcomes.extend(  # after the others, which are in the order they were written
             Outcome(c, "failed", _PARTLY) if id(c) in self.touched else Outcome(c, "skipped")
             for c in self.plan.changes
             if id(c) not in done
         )
-        self.result.outcomes.sort(key=lambda o: o.change.sort_key())
         return self.result
 
     # ------------------------------------------------------------------ before any write
 
-    def _check_fresh(self, live: LiveOrg) -> None:
-        """Refuse a stale plan, and a plan whose changes do not follow from its desired state."""
+    def _check_fresh(self, live: LiveOrg) -> bool:
+        """Refuse a stale plan, and a plan whose changes do not follow from its desired state.
+
+        False when there is nothing to write: live already is what the plan leads to (the
+        plan was applied before), which is success, so a re-run CI job stays green.
+        """
         desired = policy_from_state(
             self.plan.desired or {"org": self.plan.org_id}, self.plan.guards
         )
         fresh = make_plan(desired, live.state, file=self.plan.file, notes=live.notes)
+        if not fresh.changes:
+            self.result.outcomes.extend(
+                Outcome(c, "skipped", "already in place") for c in self.plan.changes
+            )
+            self.result.converged = True
+            return False
         if fingerprint(state_value(live.state)) != self.plan.live_fingerprint:
             self.result.new_plan = fresh
             raise _Stop(
@@ -249,6 +258,7 @@ class _OrgRun:
                 "edited?); make a new plan",
                 EXIT_GUARD,
             )
+        return True
 
     def _check_guards(self, live: LiveOrg) -> None:
         refusals = check_guards(self.plan, live.state)

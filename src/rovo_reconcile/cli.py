@@ -439,6 +439,7 @@ def apply(
         the_plan = run.plan
         click.echo(_render_plan(the_plan, "text"), nl=False)
         if the_plan.empty:
+            click.echo("Apply: nothing to do; 0 writes sent.")
             return EXIT_OK
         if not any(org.changes for org in the_plan.orgs):
             return EXIT_ERROR  # only read errors, already shown in the plan

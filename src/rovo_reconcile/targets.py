@@ -107,7 +107,7 @@ def _api_key(target: Target, env: Mapping[str, str]) -> Secret:
 
 def _sandbox_org_created(org_id: str) -> None:
     _to_stderr(
-        f"sandbox: created org {org_id} with sample Jira, Confluence and Compass sites "
+        f"sandbox: created org {org_id} with a sample workspace of each app "
         "(the sandbox makes every org it is asked about; check the id if you did not expect this)"
     )
 

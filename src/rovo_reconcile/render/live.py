@@ -47,7 +47,7 @@ def live_document(org: LiveOrg, target_label: str) -> dict[str, Any]:
                 "id": a.id,
                 "resources": [
                     {"id": r.id, "app": r.app, "applicationStatus": r.application_status}
-                    for r in a.resources
+                    for r in sorted(a.resources, key=lambda r: (r.app or "~", r.id))
                 ],
                 **({"partialApps": list(a.partial_apps)} if a.partial_apps else {}),
             }
@@ -81,6 +81,7 @@ def dump_yaml(data: Any) -> str:
 
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
+    yaml.width = 4096  # one line per value: long domain patterns as keys never wrap
     yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
     stream = io.StringIO()
     yaml.dump(data, stream)
