@@ -1,0 +1,447 @@
+"""Second review of the apply path (write order, lockout guard, saved plans, ack pins, live
+reading, client): each test shows one confirmed bug and is xfail(strict) until it is fixed.
+Remove the marker together with the fix."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import random
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from rovo_reconcile.api.client import AdminClient
+from rovo_reconcile.api.live import Endpoints, read_org
+from rovo_reconcile.api.retry import RetryPolicy
+from rovo_reconcile.apply import ApplyResult, Journal, apply_plan
+from rovo_reconcile.emulator import EmulatorOptions, create_app
+from rovo_reconcile.loader import load_policies
+from rovo_reconcile.model import domain_key
+from rovo_reconcile.normalize import normalize_domain
+from rovo_reconcile.plan import Change, Plan
+from rovo_reconcile.reconcile import plan_from_live
+from rovo_reconcile.render.drift import live_id
+
+from .conftest import TODAY, CliRunner
+from .fakes import FakeClock
+
+BASE = "http://sandbox.invalid"
+DAY = date.fromisoformat(TODAY)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _policy(tmp_path: Path, body: str, name: str = "policy.yaml") -> Path:
+    path = tmp_path / "policies" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_text("apiVersion: rovo-reconcile/v1\nkind: OrgPolicy\n" + body, encoding="utf-8")
+    return path
+
+
+class _Writes(httpx.AsyncBaseTransport):
+    """Passes requests on; after every write, calls `after(method, path)` (state snapshots)."""
+
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport,
+        after: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.inner = inner
+        self.after = after
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        is_search = request.method == "POST" and request.url.path.endswith("/workspaces")
+        if request.method not in ("GET", "HEAD") and not is_search:
+            await response.aread()
+            if self.after is not None:
+                self.after(request.method, request.url.path)
+        return response
+
+
+@asynccontextmanager
+async def _sandbox(
+    db: Path, after: Callable[[str, str], None] | None = None
+) -> AsyncIterator[AdminClient]:
+    app = create_app(db, EmulatorOptions(settle_ms=0, page_size=50))
+    http = httpx.AsyncClient(transport=_Writes(httpx.ASGITransport(app=app), after), base_url=BASE)
+    client = AdminClient(http, clock=FakeClock(), retry=RetryPolicy(rng=random.Random(1)))
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+async def _plan(client: AdminClient, path: Path) -> Plan:
+    """What `plan PATH` computes: load, read live, plan (the same functions the CLI calls)."""
+    loaded = load_policies([str(path)], DAY)
+    assert not loaded.errors, [p.message for p in loaded.problems]
+    org_ids = [p.policy.org.id for p in loaded.policies]
+    live = {org_id: await read_org(client, BASE, org_id) for org_id in org_ids}
+    return plan_from_live("test", loaded.policies, live, DAY)
+
+
+async def _apply(
+    client: AdminClient, path: Path, tmp_path: Path, *, force: bool = False
+) -> tuple[Plan, ApplyResult]:
+    plan = await _plan(client, path)
+    result = await apply_plan(
+        client, BASE, plan, force=force, journal=Journal(tmp_path / "journal.jsonl")
+    )
+    return plan, result
+
+
+def _locked_out(db: Path, org_id: str, address: str) -> list[str]:
+    """Workspaces whose enabled allowlists (taken together) do not admit `address`, read from
+    the emulator's SQLite file: the state Atlassian would enforce at this instant."""
+    ip = ipaddress.IPv4Network(address)
+    with sqlite3.connect(db) as con:
+        workspaces = [
+            r[0] for r in con.execute("SELECT id FROM workspaces WHERE org_id = ?", (org_id,))
+        ]
+        policies = con.execute(
+            "SELECT status, rule, resources FROM policies WHERE org_id = ? AND type = 'ip-allowlist'",
+            (org_id,),
+        ).fetchall()
+    locked = []
+    for workspace in workspaces:
+        enabled = [
+            json.loads(rule)["in"]
+            for status, rule, resources in policies
+            if status == "enabled" and workspace in json.loads(resources)
+        ]
+        if enabled and not any(
+            ip.subnet_of(ipaddress.IPv4Network(a)) for addresses in enabled for a in addresses
+        ):
+            locked.append(workspace)
+    return locked
+
+
+def _policy_body(
+    name: str, status: str, addresses: list[str], resources: list[str]
+) -> dict[str, Any]:
+    return {
+        "data": {
+            "type": "policy",
+            "attributes": {
+                "type": "ip-allowlist",
+                "name": name,
+                "status": status,
+                "rule": {"in": addresses, "allowMobileBypass": False},
+                "resources": [{"id": r} for r in resources],
+            },
+        }
+    }
+
+
+def _apply_watching(
+    tmp_path: Path, org: str, setup: str | None, policy: str, must: str, *, force: bool = False
+) -> tuple[ApplyResult, list[tuple[str, list[str]]]]:
+    """Apply `setup` (if any), then apply `policy` while recording, after every write of the
+    second apply, the workspaces that lock `must` out."""
+    db = tmp_path / "e.db"
+    moments: list[tuple[str, list[str]]] = []
+
+    def snapshot(method: str, url_path: str) -> None:
+        moments.append((f"{method} {url_path}", _locked_out(db, org, must)))
+
+    async def scenario() -> ApplyResult:
+        if setup is not None:
+            first = _policy(tmp_path, setup, "setup.yaml")
+            async with _sandbox(db) as client:
+                assert (await _apply(client, first, tmp_path))[1].exit_code == 0
+            first.unlink()
+        path = _policy(tmp_path, policy)
+        async with _sandbox(db, after=snapshot) as client:
+            return (await _apply(client, path, tmp_path, force=force))[1]
+
+    return asyncio.run(scenario()), moments
+
+
+# ----------------------------------------------------------------------------- write ordering
+
+_TWO_LISTS = """\
+org: {{id: {org}}}
+ipAllowlists:
+  - {{name: Alpha, enabled: true, apps: [{apps}], addresses: [18.0.0.0/8]}}
+  - {{name: Beta, enabled: true, apps: [{apps}], addresses: [52.14.0.0/16]}}
+guards: {{mustAllow: [52.14.1.1]}}
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason=(
+        "apply.py _write_all/_enable_allowlist/_widen_allowlist: lists are enabled (or attached"
+        " to an app) one at a time, which narrows an app that had no enabled allowlist, so the "
+        "first list alone locks out mustAllow"
+    ),
+)
+@pytest.mark.parametrize(
+    ("setup", "apps"),
+    [
+        pytest.param(None, "jira", id="two-new-lists"),
+        pytest.param(_TWO_LISTS.format(org="{org}", apps="jira"), "jira, confluence", id="add-app"),
+    ],
+)
+def test_restricting_an_open_app_with_two_lists_never_locks_out_must_allow(
+    tmp_path: Path, setup: str | None, apps: str
+) -> None:
+    """Two enabled lists on one app that had none, only Beta admitting mustAllow 52.14.1.1.
+    Before: the app admits everyone; after: 18/8 and 52.14/16. So 52.14.1.1 is admitted before
+    and after, and must be admitted after every write (a failure between the two writes
+    would otherwise leave the break-glass address locked out)."""
+    org = "org-two"
+    result, moments = _apply_watching(
+        tmp_path,
+        org,
+        setup.replace("{org}", org) if setup else None,
+        _TWO_LISTS.format(org=org, apps=apps),
+        "52.14.1.1",
+    )
+    assert result.exit_code == 0, result.orgs[0].message
+    assert moments
+    assert [m for m in moments if m[1]] == [], "mustAllow 52.14.1.1 was locked out after a write"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason=(
+        "apply.py _widen_allowlist: disabling is written in the widening phase, but it narrows "
+        "an app other enabled lists still cover, before the replacement list is enabled"
+    ),
+)
+def test_disabling_a_list_before_its_replacement_is_enabled_never_locks_out(
+    tmp_path: Path,
+) -> None:
+    """Old [52.14/16] and Other [18/8] guard jira; Old is disabled (--force) and New [52.14/16]
+    takes over. mustAllow 52.14.1.1 is admitted before and after; --force passes the
+    'disables an enabled allowlist' guard, never a lockout, not even a passing one."""
+    org = "org-swap"
+    setup = f"""\
+org: {{id: {org}}}
+ipAllowlists:
+  - {{name: Old, enabled: true, apps: [jira], addresses: [52.14.0.0/16]}}
+  - {{name: Other, enabled: true, apps: [jira], addresses: [18.0.0.0/8]}}
+guards: {{mustAllow: [52.14.1.1]}}
+"""
+    policy = setup.replace(
+        "{name: Old, enabled: true",
+        "{name: New, enabled: true, apps: [jira], addresses: [52.14.0.0/16]}\n"
+        "  - {name: Old, enabled: false",
+    )
+    result, moments = _apply_watching(tmp_path, org, setup, policy, "52.14.1.1", force=True)
+    assert result.exit_code == 0, result.orgs[0].message
+    assert [m for m in moments if m[1]] == [], "mustAllow 52.14.1.1 was locked out after a write"
+
+
+# ----------------------------------------------------------------------------- lockout guard
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason=(
+        "guards.py _result_allowlists/_lockout: the lockout check ignores the partial-app "
+        "attachments that apply._resources keeps, so a narrowed list locks mustAllow out of "
+        "those workspaces"
+    ),
+)
+def test_lockout_guard_sees_the_partial_attachments_apply_keeps(tmp_path: Path) -> None:
+    """Live Office (made outside Git) guards confluence and ONE Jira site with [52.14/16, 18/8].
+    The policy narrows Office to [18/8] on confluence and adds VPN [52.14/16] there. Apply keeps
+    Office on the Jira site (partial attachments are left alone), so that site no longer admits
+    mustAllow 52.14.1.1: the guard must refuse, or the attachment must keep admitting it."""
+    org, db = "org-partial-guard", tmp_path / "e.db"
+    path = _policy(
+        tmp_path,
+        f"""\
+org: {{id: {org}}}
+ipAllowlists:
+  - {{name: Office, enabled: true, apps: [confluence], addresses: [18.0.0.0/8]}}
+  - {{name: VPN, enabled: true, apps: [confluence], addresses: [52.14.0.0/16]}}
+guards: {{mustAllow: [52.14.1.1]}}
+""",
+    )
+
+    async def scenario() -> tuple[ApplyResult, str]:
+        async with _sandbox(db) as client:
+            live = await read_org(client, BASE, org)
+            jira_one = next(w.id for w in live.workspaces if w.app == "jira")
+            confluence = [w.id for w in live.workspaces if w.app == "confluence"]
+            await client.send_json(
+                "POST",
+                Endpoints(BASE, org).policies,
+                _policy_body(
+                    "Office", "enabled", ["52.14.0.0/16", "18.0.0.0/8"], [jira_one, *confluence]
+                ),
+            )
+            assert _locked_out(db, org, "52.14.1.1") == []
+            return (await _apply(client, path, tmp_path))[1], jira_one
+
+    result, jira_one = asyncio.run(scenario())
+    locked = _locked_out(db, org, "52.14.1.1")
+    assert result.exit_code == 3 or jira_one not in locked, (
+        f"apply exited {result.exit_code} and left mustAllow 52.14.1.1 locked out of {locked}"
+    )
+
+
+# ----------------------------------------------------------------------------- ack pins
+
+
+def _numeric_live_id_domain() -> str:
+    """A domain whose drift `live` id (a hex digest prefix) happens to be all digits."""
+    for n in range(100_000):
+        pattern = normalize_domain(f"https://host{n}.example.com/**")
+        change = Change("delete", "mcp.domain", domain_key(pattern), pattern, None, "narrows")
+        if live_id(change).isdigit():
+            return pattern
+    raise AssertionError("no all-digit live id found")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason=(
+        "ack.py _Checker.live: an all-digit live id, pasted unquoted as the drift report prints"
+        " it, is read by the YAML core schema as an integer and rejected"
+    ),
+)
+def test_an_ack_pinned_to_an_all_digit_live_id_is_accepted(cli: CliRunner, tmp_path: Path) -> None:
+    """The drift report prints `live 123456789012`; pasted into the ack file as printed, the
+    YAML core schema reads it as an integer, and the ack file is rejected."""
+    pattern = _numeric_live_id_domain()
+    policy = _policy(tmp_path, f"org: {{id: org-ackpin}}\nmcp: {{domains: ['{pattern}']}}\n")
+    assert cli("apply", str(policy), "--yes").code == 0
+    policy.write_text(policy.read_text().replace(f"'{pattern}'", ""))
+    report = cli("drift", str(policy), "--format", "json")
+    (item,) = json.loads(report.stdout)["items"]
+    assert item["live"].isdigit()
+    assert f"live {item['live']}" in cli("drift", str(policy)).stdout  # as the user sees it
+    ack = tmp_path / "ack.yaml"
+    ack.write_text(
+        "acknowledged:\n  - org: org-ackpin\n"
+        f"    key: {domain_key(pattern)}\n"
+        "    reason: pilot, SEC-9\n    expires: 2027-01-31\n"
+        f"    live: {item['live']}\n"
+    )
+    drift = cli("drift", str(policy), "--ack", str(ack))
+    assert drift.code == 0, drift.stdout + drift.stderr
+
+
+# ----------------------------------------------------------------------------- live reading
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason=(
+        "api/live.py _allowlists: duplicate-named live allowlists are now dropped without a "
+        "note, so show and export hide one (only plan's _unambiguous reports them)"
+    ),
+)
+def test_show_and_export_do_not_silently_hide_a_duplicate_named_allowlist(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    """Two live allowlists named Office: plan calls that an org error, but `show` prints one of
+    them and says nothing (the note that said so was dropped), and `export` prints a policy
+    that does not plan to no changes."""
+    org = "org-dupshow"
+    policy = _policy(
+        tmp_path,
+        f"org: {{id: {org}}}\nipAllowlists:\n"
+        "  - {name: Office, enabled: true, apps: [jira], addresses: [52.14.0.0/16]}\n",
+    )
+    assert cli("apply", str(policy), "--yes").code == 0
+
+    async def add_duplicate() -> None:
+        async with _sandbox(tmp_path / ".rovo-reconcile" / "sandbox.db") as client:
+            live = await read_org(client, BASE, org)
+            confluence = [w.id for w in live.workspaces if w.app == "confluence"]
+            await client.send_json(
+                "POST",
+                Endpoints(BASE, org).policies,
+                _policy_body("Office", "enabled", ["18.0.0.0/8"], confluence),
+            )
+
+    asyncio.run(add_duplicate())
+    assert cli("plan", str(policy)).code == 1  # plan does see it
+    show = cli("show", "--org", org)
+    exported = cli("export", "--org", org)
+    (tmp_path / "exported.yaml").write_text(exported.stdout)
+    replan = cli("plan", str(tmp_path / "exported.yaml"), "--detailed-exitcode")
+    said = [
+        out
+        for out in (show.stdout + show.stderr, exported.stderr)
+        if "18.0.0.0/8" in out or "more than one" in out or "two live" in out
+    ]
+    assert len(said) == 2, "show or export hid the second 'Office':\n" + show.stderr
+    assert exported.code != 0 or replan.code == 0, replan.stdout + replan.stderr
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason=(
+        "api/live.py _mcp and apply.py _delete_domain: domain_ids keeps one id per canonical "
+        "pattern, so a second live spelling is never deleted and the run does not converge"
+    ),
+)
+def test_two_live_spellings_of_one_domain_are_both_removed(tmp_path: Path) -> None:
+    """A server that stores patterns as sent may hold `https://Pilot.example.com/**` and
+    `https://pilot.example.com/**`. Both read as one canonical pattern, but apply only knows
+    (and deletes) the first id, so the run ends with 'did not converge'."""
+    org, db = "org-spellings", tmp_path / "e.db"
+    path = _policy(tmp_path, f"org: {{id: {org}}}\nmcp: {{domains: []}}\n")
+
+    async def scenario() -> ApplyResult:
+        async with _sandbox(db) as client:
+            await read_org(client, BASE, org)  # creates the org
+            with sqlite3.connect(db) as con:
+                for n, pattern in enumerate(
+                    ("https://Pilot.example.com/**", "https://pilot.example.com/**")
+                ):
+                    con.execute(
+                        "INSERT INTO mcp_domains (org_id, id, pattern, canonical) "
+                        "VALUES (?, ?, ?, ?)",
+                        (org, f"dom-{n}", pattern, f"as-sent-{n}"),
+                    )
+            return (await _apply(client, path, tmp_path))[1]
+
+    result = asyncio.run(scenario())
+    assert result.exit_code == 0, result.orgs[0].message
+
+
+# ----------------------------------------------------------------------------- the API key
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason=(
+        "targets.py _api_key: a non-UTF-8 --api-key-file raises UnicodeDecodeError (not "
+        "OSError), reported as an internal error that quotes a byte of the key"
+    ),
+)
+def test_an_api_key_file_that_is_not_utf8_is_a_usage_error(cli: CliRunner, tmp_path: Path) -> None:
+    """`_api_key` catches OSError only: a key file in Latin-1 is an 'internal error' (exit 1)
+    whose message quotes a byte of the key and its position."""
+    key_file = tmp_path / "key.txt"
+    key_file.write_bytes(b"SECRETKEY\xe9XYZ\n")
+    result = cli(
+        "show", "--org", "o1", "--api-url", "http://127.0.0.1:9", "--api-key-file", str(key_file)
+    )
+    assert result.code == 64, result.stderr
+    assert "internal error" not in result.stderr
+    assert "0xe9" not in result.stderr
