@@ -219,8 +219,8 @@ def test_unreadable_file(tmp_path: Path) -> None:
 
 def test_live_pin_is_loaded(tmp_path: Path) -> None:
     """`live` pins an acknowledgement to the live value the drift report showed."""
-    (ack,) = load_acks(write(tmp_path, entry(**GOOD, live="0123456789ab"))).acks
-    assert ack.live == "0123456789ab"
+    (ack,) = load_acks(write(tmp_path, entry(**GOOD, live="v0123456789a"))).acks
+    assert ack.live == "v0123456789a"
     (plain,) = load_acks(write(tmp_path, entry(**GOOD))).acks
     assert plain.live is None
 
@@ -228,7 +228,7 @@ def test_live_pin_is_loaded(tmp_path: Path) -> None:
 def test_live_pin_must_be_a_live_id(tmp_path: Path) -> None:
     """Anything but the 12-character id is refused at its position, with a hint."""
     assert problems(tmp_path, entry(**GOOD, live="latest")) == [
-        "acks.yaml:6:11: 'live' must be the 12-character live id the drift report shows, not "
-        "'latest' (hint: copy it from the drift report, or leave 'live' out to cover any drift "
-        "on the key)"
+        "acks.yaml:6:11: 'live' must be the live id the drift report shows (v and 11 hex "
+        "digits), not 'latest' (hint: copy it from the drift report, or leave 'live' out to "
+        "cover any drift on the key)"
     ]

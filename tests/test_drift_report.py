@@ -212,11 +212,11 @@ def test_a_pinned_ack_covers_only_the_live_value_it_names(plan: Plan) -> None:
     assert len(pilot.live) == 12
     pinned = AckSet((Ack(ACME, PILOT, "SEC-123", date(2027, 1, 31), 2, pilot.live),), "a.yaml")
     assert not next(i for i in drift_items(plan, pinned, TODAY) if i.key == PILOT).drifted
-    stale = AckSet((Ack(ACME, PILOT, "SEC-123", date(2027, 1, 31), 2, "0" * 12),), "a.yaml")
+    stale = AckSet((Ack(ACME, PILOT, "SEC-123", date(2027, 1, 31), 2, "v" + "0" * 11),), "a.yaml")
     item = next(i for i in drift_items(plan, stale, TODAY) if i.key == PILOT)
     assert item.drifted
     assert item.outgrown_ack is not None
-    assert "the acknowledgement at a.yaml:2 was for live 000000000000" in render_drift(
+    assert "the acknowledgement at a.yaml:2 was for live v00000000000" in render_drift(
         plan, stale, TODAY, "text"
     )
     assert unused_acks(plan, stale, drift_items(plan, stale, TODAY)) == []

@@ -5,7 +5,7 @@
         key: mcp.domain:https://pilot.example.com/**
         reason: pilot approved in SEC-123
         expires: 2027-01-31
-        live: 3f9a0c2b71de      # optional: the live value the drift report showed
+        live: v3f9a0c2b71d      # optional: the live value the drift report showed
 
 Every acknowledgement needs a reason and an expiry date, so known drift can be
 silenced for a while but never forever: from the day after `expires` the drift
@@ -36,7 +36,7 @@ __all__ = ["Ack", "AckInvalid", "AckSet", "load_acks"]
 
 _TOP_KEY = "acknowledged"
 _FIELDS = ("org", "key", "reason", "expires", "live")
-_LIVE_ID = re.compile(r"[0-9a-f]{12}", re.ASCII)
+_LIVE_ID = re.compile(r"v[0-9a-f]{11}", re.ASCII)
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 _SETTING_KEYS = (setting_key(SETTING_SUPPORTED_DOMAINS), setting_key(SETTING_API_TOKEN))
 _KEY_PREFIXES = ("mcp.settings:", "mcp.domain:", "ip_allowlist:")
@@ -196,7 +196,7 @@ class _Checker:
         self.problem(
             (*path, "live"),
             "value",
-            f"'live' must be the 12-character live id the drift report shows, not {value!r}",
+            f"'live' must be the live id the drift report shows (v and 11 hex digits), not {value!r}",
             "copy it from the drift report, or leave 'live' out to cover any drift on the key",
         )
         return False

@@ -324,14 +324,19 @@ class _OrgRun:
             await self._send(change, "POST", self.urls.mcp_domains, body)
 
     async def _delete_domain(self, change: Change, live: LiveOrg) -> None:
-        url = f"{self.urls.mcp_domains}/{live.domain_ids[change.before]}"
-        try:
-            await self._send(change, "DELETE", url, None)
-        except ApiNotFound:
-            return  # already gone
-        except AmbiguousWrite:
-            if change.before in await self._domain_ids():
-                await self._delete_once_more(change, url)
+        """Delete the domain, and every other live spelling of the same pattern."""
+        for domain_id in (
+            live.domain_ids[change.before],
+            *live.extra_domain_ids.get(change.before, ()),
+        ):
+            url = f"{self.urls.mcp_domains}/{domain_id}"
+            try:
+                await self._send(change, "DELETE", url, None)
+            except ApiNotFound:
+                continue  # already gone
+            except AmbiguousWrite:
+                if domain_id in (await self._domain_ids()).values():
+                    await self._delete_once_more(change, url)
 
     async def _delete_once_more(self, change: Change, url: str) -> None:
         """Resend a DELETE whose first answer was lost; gone by now is as good as deleted."""

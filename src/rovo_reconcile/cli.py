@@ -239,6 +239,12 @@ def export(
     org = asyncio.run(read_live(where, [org_id], concurrency=concurrency)).org(org_id)
     for note in org.notes:
         click.echo(f"rovo-reconcile: note: {note}", err=True)
+    if org.duplicate_names:
+        names = ", ".join(repr(n) for n in org.duplicate_names)
+        raise RovoError(
+            f"cannot export org {org_id}: more than one live allowlist is named {names}, and a "
+            "policy names each allowlist once"
+        )
     click.echo(render_export(org, where.label), nl=False)
     return EXIT_OK
 

@@ -91,6 +91,10 @@ def _api_key(target: Target, env: Mapping[str, str]) -> Secret:
             value = target.api_key_file.read_text("utf-8").strip()
         except OSError as e:
             raise UsageError(f"--api-key-file {target.api_key_file}: {e.strerror}") from e
+        except UnicodeDecodeError:  # the codec's message would quote a byte of the key
+            raise UsageError(
+                f"--api-key-file {target.api_key_file}: not UTF-8 text (an API key is ASCII)"
+            ) from None
     else:
         value = env.get(API_KEY_ENV, "").strip()
     if not value:

@@ -118,6 +118,8 @@ class LiveOrg:
     workspaces: tuple[Workspace, ...]
     allowlists: dict[str, LiveAllowlist] = field(default_factory=dict)
     domain_ids: dict[str, str] = field(default_factory=dict)
+    extra_domain_ids: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Ids of further live spellings of one canonical pattern: removing it removes them all."""
     duplicate_names: tuple[str, ...] = ()
     """Names that more than one live allowlist carries: allowlists are managed by name."""
     mcp_available: bool = True
@@ -134,7 +136,7 @@ async def read_org(client: AdminClient, api_url: str, org_id: str) -> LiveOrg:
         _mcp(client, urls, notes),
     )
     allowlists, details, duplicates = _allowlists(policies, workspaces, notes)
-    settings, domain_ids = mcp if mcp is not None else (None, {})
+    settings, domain_ids, extra_domain_ids = mcp if mcp is not None else (None, {}, {})
     if mcp is None:
         notes.append(
             f"org {org_id}: the Rovo MCP settings API answered 404; MCP settings are left alone "
@@ -146,6 +148,7 @@ async def read_org(client: AdminClient, api_url: str, org_id: str) -> LiveOrg:
         workspaces=workspaces,
         allowlists=details,
         domain_ids=domain_ids,
+        extra_domain_ids=extra_domain_ids,
         duplicate_names=duplicates,
         mcp_available=mcp is not None,
         notes=tuple(notes),
@@ -182,6 +185,10 @@ def _allowlists(
         model, detail = allowlist_from_policy(policy, workspaces, notes)
         if model.name in details:
             duplicates.append(model.name)
+            notes.append(
+                f"more than one live allowlist is named {model.name!r}; plan, apply, drift and "
+                "export refuse this org until the extra one is renamed or deleted"
+            )
             continue
         models.append(model)
         details[model.name] = detail
@@ -246,7 +253,7 @@ def allowlist_from_policy(
 
 async def _mcp(
     client: AdminClient, urls: Endpoints, notes: list[str]
-) -> tuple[McpSettings, dict[str, str]] | None:
+) -> tuple[McpSettings, dict[str, str], dict[str, tuple[str, ...]]] | None:
     try:
         settings, domains = await asyncio.gather(
             client.get_json(urls.mcp_settings), _collect(client.pages("GET", urls.mcp_domains))
@@ -258,9 +265,13 @@ async def _mcp(
     attributes = (settings.get("data") or {}).get("attributes") or {}
     auth = attributes.get("authentication") or {}
     ids: dict[str, str] = {}
+    extra: dict[str, tuple[str, ...]] = {}
     for item in domains:
         pattern = domain_pattern((item.get("attributes") or {}).get("pattern"), notes)
-        ids.setdefault(pattern, str(item.get("id")))
+        if pattern in ids:
+            extra[pattern] = (*extra.get(pattern, ()), str(item.get("id")))
+        else:
+            ids[pattern] = str(item.get("id"))
     return (
         McpSettings(
             allow_atlassian_supported_domains=bool(
@@ -270,6 +281,7 @@ async def _mcp(
             authentication=Authentication(api_token=bool(auth.get("apiToken", False))),
         ),
         ids,
+        extra,
     )
 
 

@@ -117,8 +117,13 @@ def drift_items(plan: Plan, acks: AckSet, today: date) -> list[DriftItem]:
 
 
 def live_id(change: Change) -> str:
-    """A short, stable name for the live value of a drifted key (the plan's `before`)."""
-    return fingerprint({"key": change.key, "live": change.before}).removeprefix("sha256:")[:12]
+    """A short, stable name for the live value of a drifted key (the plan's `before`).
+
+    `v` and 11 hex digits: the letter first keeps YAML from reading a pasted id as a number.
+    """
+    return (
+        "v" + fingerprint({"key": change.key, "live": change.before}).removeprefix("sha256:")[:11]
+    )
 
 
 def _live_effect(change: Change) -> Effect:
