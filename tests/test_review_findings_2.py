@@ -178,15 +178,6 @@ guards: {{mustAllow: [52.14.1.1]}}
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "apply.py _write_all/_enable_allowlist/_widen_allowlist: lists are enabled (or attached"
-        " to an app) one at a time, which narrows an app that had no enabled allowlist, so the "
-        "first list alone locks out mustAllow"
-    ),
-)
 @pytest.mark.parametrize(
     ("setup", "apps"),
     [
@@ -214,14 +205,6 @@ def test_restricting_an_open_app_with_two_lists_never_locks_out_must_allow(
     assert [m for m in moments if m[1]] == [], "mustAllow 52.14.1.1 was locked out after a write"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "apply.py _widen_allowlist: disabling is written in the widening phase, but it narrows "
-        "an app other enabled lists still cover, before the replacement list is enabled"
-    ),
-)
 def test_disabling_a_list_before_its_replacement_is_enabled_never_locks_out(
     tmp_path: Path,
 ) -> None:
@@ -249,15 +232,6 @@ guards: {{mustAllow: [52.14.1.1]}}
 # ----------------------------------------------------------------------------- lockout guard
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "guards.py _result_allowlists/_lockout: the lockout check ignores the partial-app "
-        "attachments that apply._resources keeps, so a narrowed list locks mustAllow out of "
-        "those workspaces"
-    ),
-)
 def test_lockout_guard_sees_the_partial_attachments_apply_keeps(tmp_path: Path) -> None:
     """Live Office (made outside Git) guards confluence and ONE Jira site with [52.14/16, 18/8].
     The policy narrows Office to [18/8] on confluence and adds VPN [52.14/16] there. Apply keeps

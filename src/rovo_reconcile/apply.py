@@ -5,13 +5,10 @@ failure does not stop the others):
 
 1. re-reads live state and refuses a stale plan (its live fingerprint changed);
 2. checks the guards (`guards.check_guards`) before any write;
-3. writes in an order where every intermediate state is safe: everything that
-   widens access goes before anything that narrows it, so each moment admits at
-   least what both the old and the new state admit. MCP domains added first;
-   allowlists created disabled; addresses and apps added to enabled lists, and
-   lists that go disabled disabled (with their final content, in one write);
-   then lists enabled; then addresses and apps removed; then deletes; MCP
-   toggles last;
+3. writes in an order where every intermediate state is safe: MCP domains added
+   first; then the allowlist steps of `write_order` (created disabled, widened,
+   enabled, disabled, narrowed, deleted, each step chosen so no `mustAllow`
+   address is shut out on the way); then MCP domains removed; MCP toggles last;
 4. re-reads each object before its update and stops if someone else changed it;
 5. waits for each asynchronous policy write to settle (`failed` is an error);
 6. journals every write, then re-reads and re-plans: a non-empty plan means
@@ -41,7 +38,7 @@ from rovo_reconcile.api.live import (
 )
 from rovo_reconcile.errors import EXIT_ERROR, EXIT_GUARD, EXIT_OK, RovoError, UsageError
 from rovo_reconcile.guards import Refusal, check_guards
-from rovo_reconcile.model import APPS, SETTING_API_TOKEN, SETTING_SUPPORTED_DOMAINS, setting_key
+from rovo_reconcile.model import SETTING_API_TOKEN, SETTING_SUPPORTED_DOMAINS, setting_key
 from rovo_reconcile.plan import (
     Change,
     OrgPlan,
@@ -53,6 +50,7 @@ from rovo_reconcile.plan import (
     state_value,
 )
 from rovo_reconcile.targets import Target, open_client
+from rovo_reconcile.write_order import NoSafeOrder, Step, allowlist_steps
 
 __all__ = ["ApplyResult", "Journal", "OrgResult", "Outcome", "apply_plan", "run_apply"]
 
@@ -192,8 +190,8 @@ class _OrgRun:
         self.result = OrgResult(plan.org_id, plan.file, notes=plan.notes)
         self.created: dict[str, str] = {}
         """Ids of the allowlists this run created, by name."""
-        self.current: dict[str, dict[str, Any]] = {}
-        """What each updated allowlist holds after this run's last write to it."""
+        self.verified: set[int] = set()
+        """Changes (by id) whose allowlist was re-read and found as planned."""
         self.touched: set[int] = set()
         """Changes (by id) with at least one write that landed."""
 
@@ -205,7 +203,7 @@ class _OrgRun:
             live = await read_org(self.client, self.urls.api_url, self.plan.org_id)
             if self._check_fresh(live):
                 self._check_guards(live)
-                await self._write_all(live)
+                await self._write_all(live, self._allowlist_steps(live))
                 await self._converge()
         except _Stop as e:
             self.result.exit_code, self.result.message = e.exit_code, str(e)
@@ -261,7 +259,7 @@ class _OrgRun:
         return True
 
     def _check_guards(self, live: LiveOrg) -> None:
-        refusals = check_guards(self.plan, live.state)
+        refusals = check_guards(self.plan, live.state, _kept_apps(live))
         self.result.refusals = refusals
         blocking = [r for r in refusals if not (r.forceable and self.force)]
         if blocking:
@@ -271,18 +269,22 @@ class _OrgRun:
 
     # ------------------------------------------------------------------ writes, in safe order
 
-    async def _write_all(self, live: LiveOrg) -> None:
+    def _allowlist_steps(self, live: LiveOrg) -> list[Step]:
+        values = {a.name: allowlist_value(a) for a in live.state.ip_allowlists or ()}
+        try:
+            return allowlist_steps(
+                self.plan.changes, values, self.plan.guards.must_allow, _kept_apps(live)
+            )
+        except NoSafeOrder as e:
+            raise _Stop(f"safety guard: {e}", EXIT_GUARD) from e
+
+    async def _write_all(self, live: LiveOrg, allowlist_steps: list[Step]) -> None:
         def of(resource: str, action: str) -> list[Change]:
             return [c for c in self.plan.changes if c.resource == resource and c.action == action]
 
-        creates, updates = of("ip_allowlist", "create"), of("ip_allowlist", "update")
         steps: list[tuple[Change, Callable[[], Awaitable[None]]]] = [
             *((c, partial(self._create_domain, c)) for c in of("mcp.domain", "create")),
-            *((c, partial(self._create_allowlist, c, live)) for c in creates),
-            *((c, partial(self._widen_allowlist, c, live)) for c in updates),
-            *((c, partial(self._enable_allowlist, c, live)) for c in creates + updates),
-            *((c, partial(self._narrow_allowlist, c, live)) for c in updates),
-            *((c, partial(self._delete_allowlist, c, live)) for c in of("ip_allowlist", "delete")),
+            *((s.change, partial(self._allowlist_step, s, live)) for s in allowlist_steps),
             *((c, partial(self._delete_domain, c, live)) for c in of("mcp.domain", "delete")),
             *((c, partial(self._patch_setting, c)) for c in of("mcp.settings", "update")),
         ]
@@ -411,7 +413,7 @@ class _OrgRun:
         }
 
     async def _create_allowlist(self, change: Change, live: LiveOrg) -> None:
-        """Created disabled; `_enable_allowlist` enables it once it has settled."""
+        """Created disabled; a later step enables it once it has settled."""
         body = self._body(change.after, False, live)
         try:
             answer = await self._send(change, "POST", self.urls.policies, body)
@@ -419,6 +421,8 @@ class _OrgRun:
             answer = await self._find_policy(change.after["name"])
             if answer is None:
                 answer = await self._send(change, "POST", self.urls.policies, body)
+            else:
+                self.touched.add(id(change))  # the lost answer's write did land
         policy_id = str(((answer or {}).get("data") or answer or {}).get("id"))
         self.created[change.after["name"]] = policy_id
         await self._settle(policy_id)
@@ -456,46 +460,21 @@ class _OrgRun:
         )
         await self._settle(policy_id)
 
-    async def _widen_allowlist(self, change: Change, live: LiveOrg) -> None:
-        """The first write to an existing allowlist: only ever widens access.
-
-        An enabled list that stays enabled gets the union of its old and new addresses and
-        apps (the removals wait for `_narrow_allowlist`); one that goes disabled gets its final
-        content and `disabled` in one write; a disabled one that stays disabled gets its final
-        content (it admits nothing either way); one that goes enabled waits for
-        `_enable_allowlist`.
-        """
-        await self._verify(change, live)
-        before, after = change.before, change.after
-        self.current[before["name"]] = before
-        if before["enabled"] and after["enabled"]:
-            value = {
-                **before,
-                "addresses": sorted(set(before["addresses"]) | set(after["addresses"])),
-                "apps": [app for app in APPS if app in before["apps"] or app in after["apps"]],
-            }
-        elif after["enabled"]:
-            return
+    async def _allowlist_step(self, step: Step, live: LiveOrg) -> None:
+        """One write of `write_order`; an existing list is re-read before its first write."""
+        change = step.change
+        if change.action != "create" and id(change) not in self.verified:
+            await self._verify(change, live)
+            self.verified.add(id(change))
+        if step.kind == "create":
+            await self._create_allowlist(change, live)
+        elif step.kind == "delete":
+            await self._delete_allowlist(change, live)
         else:
-            value = after
-        if not _same(value, before):
-            await self._put(change, live, value, value["enabled"])
-            self.current[before["name"]] = value
-
-    async def _enable_allowlist(self, change: Change, live: LiveOrg) -> None:
-        """Enable a new or disabled list, with its final content, before anything narrows."""
-        was_enabled = change.action == "update" and change.before["enabled"]
-        if change.after["enabled"] and not was_enabled:
-            await self._put(change, live, change.after, True)
-            self.current[change.after["name"]] = change.after
-
-    async def _narrow_allowlist(self, change: Change, live: LiveOrg) -> None:
-        """Remove what the policy no longer lists, once every widening write has landed."""
-        if not _same(self.current[change.before["name"]], change.after):
-            await self._put(change, live, change.after, change.after["enabled"])
+            assert step.value is not None
+            await self._put(change, live, step.value, step.value["enabled"])
 
     async def _delete_allowlist(self, change: Change, live: LiveOrg) -> None:
-        await self._verify(change, live)
         url = f"{self.urls.policies}/{live.allowlists[change.before['name']].id}"
         try:
             await self._send(change, "DELETE", url, None)
@@ -548,11 +527,9 @@ def _what(change: Change) -> dict[str, Any]:
     return {**change.to_json(), "source": None}
 
 
-def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Equal allowlist values, whatever the order of their lists."""
-    return {k: sorted(v) if isinstance(v, list) else v for k, v in a.items()} == {
-        k: sorted(v) if isinstance(v, list) else v for k, v in b.items()
-    }
+def _kept_apps(live: LiveOrg) -> dict[str, tuple[str, ...]]:
+    """Apps each live list is partly attached to: apply leaves those attachments alone."""
+    return {name: a.partial_apps for name, a in live.allowlists.items() if a.partial_apps}
 
 
 _PARTLY = "partly applied: the run stopped before this change's remaining writes (see the journal)"

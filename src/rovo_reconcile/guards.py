@@ -9,13 +9,14 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from rovo_reconcile.model import APPS, IpAllowlist, OrgPolicy
-from rovo_reconcile.plan import OrgPlan, allowlist_value, policy_from_state
+from rovo_reconcile.model import APPS, OrgPolicy
+from rovo_reconcile.plan import OrgPlan, allowlist_value
 
-__all__ = ["MIN_LIST_FOR_DELETE_GUARD", "Refusal", "check_guards"]
+__all__ = ["MIN_LIST_FOR_DELETE_GUARD", "Refusal", "check_guards", "locked_out"]
 
 MIN_LIST_FOR_DELETE_GUARD = 10
 
@@ -26,11 +27,14 @@ class Refusal:
     forceable: bool
 
 
-def check_guards(plan: OrgPlan, live: OrgPolicy) -> list[Refusal]:
+def check_guards(
+    plan: OrgPlan, live: OrgPolicy, kept_apps: Mapping[str, Sequence[str]] | None = None
+) -> list[Refusal]:
+    """Every refusal for applying `plan` to `live`; `kept_apps` as in `locked_out`."""
     refusals = list(_delete_share(plan, live))
     refusals.extend(_enabled_allowlists(plan))
     if any(c.resource == "ip_allowlist" for c in plan.changes):
-        refusals.extend(_lockout(plan, live))
+        refusals.extend(_lockout(plan, live, kept_apps or {}))
     return refusals
 
 
@@ -83,7 +87,7 @@ def _enabled_allowlists(plan: OrgPlan) -> Iterable[Refusal]:
             )
 
 
-def _result_allowlists(plan: OrgPlan, live: OrgPolicy) -> tuple[IpAllowlist, ...]:
+def _result_allowlists(plan: OrgPlan, live: OrgPolicy) -> list[dict[str, Any]]:
     """The allowlists live will hold once the plan's changes are written: judged from the
     changes themselves, which are what apply sends, not from the desired state they came from."""
     by_name = {a.name: allowlist_value(a) for a in live.ip_allowlists or ()}
@@ -94,40 +98,64 @@ def _result_allowlists(plan: OrgPlan, live: OrgPolicy) -> tuple[IpAllowlist, ...
             by_name.pop(change.before["name"], None)
         else:
             by_name[change.after["name"]] = change.after
-    state = policy_from_state({"org": plan.org_id, "ipAllowlists": list(by_name.values())})
-    return state.ip_allowlists or ()
+    return list(by_name.values())
 
 
-def _lockout(plan: OrgPlan, live: OrgPolicy) -> Iterable[Refusal]:
-    """Check the state the plan leads to; the safe write order keeps every step on the way no narrower."""
+def _lockout(
+    plan: OrgPlan, live: OrgPolicy, kept_apps: Mapping[str, Sequence[str]]
+) -> Iterable[Refusal]:
+    """Check the state the plan leads to; `write_order` keeps every step on the way safe too."""
     result = _result_allowlists(plan, live)
     for allowlist in result:
-        if allowlist.enabled and not allowlist.addresses:
+        if allowlist["enabled"] and not allowlist["addresses"]:
             yield Refusal(
-                f"allowlist {allowlist.name!r} would be enabled with no addresses, locking everyone out of "
-                + ", ".join(allowlist.apps),
+                f"allowlist {allowlist['name']!r} would be enabled with no addresses, locking "
+                "everyone out of " + ", ".join(allowlist["apps"]),
                 forceable=False,
             )
+    locked = locked_out(result, plan.guards.must_allow, kept_apps)
     for text in plan.guards.must_allow:
-        must = ipaddress.IPv4Network(text)
-        locked = [app for app in APPS if not _admits(result, app, must)]
-        if locked:
+        apps = [app for app in APPS if (text, app) in locked]
+        if apps:
             yield Refusal(
-                f"mustAllow address {text} would be locked out of {', '.join(locked)}: no enabled allowlist "
-                "covering those apps would admit it",
+                f"mustAllow address {text} would be locked out of {', '.join(apps)}: no enabled "
+                "allowlist covering those apps would admit it",
                 forceable=False,
             )
 
 
-def _admits(allowlists: Iterable[IpAllowlist], app: str, address: ipaddress.IPv4Network) -> bool:
-    covering = [
-        ipaddress.IPv4Network(entry.address)
-        for allowlist in allowlists
-        if allowlist.enabled and app in allowlist.apps
-        for entry in allowlist.addresses
-        if "/" in entry.address and ":" not in entry.address
-    ]
-    has_enabled = any(a.enabled and app in a.apps for a in allowlists)
-    return not has_enabled or any(
-        address.subnet_of(net) for net in ipaddress.collapse_addresses(covering)
-    )
+def locked_out(
+    allowlists: Iterable[Mapping[str, Any]],
+    must_allow: Iterable[str],
+    kept_apps: Mapping[str, Sequence[str]] | None = None,
+) -> set[tuple[str, str]]:
+    """The (mustAllow address, app) pairs these allowlist values shut out.
+
+    An app with no enabled allowlist admits everyone; otherwise an address passes if any
+    enabled allowlist covering the app admits it. `kept_apps` names, per list, apps it stays
+    attached to whatever its value says (apps only partly attached, which apply leaves alone):
+    a list counts as covering them, the safe reading for the workspaces it is attached to.
+    """
+    kept = kept_apps or {}
+    blocks: dict[str, list[ipaddress.IPv4Network]] = {}
+    for allowlist in allowlists:
+        if not allowlist["enabled"]:
+            continue
+        nets = [n for n in map(_network, allowlist["addresses"]) if n is not None]
+        for app in {*allowlist["apps"], *kept.get(allowlist["name"], ())}:
+            blocks.setdefault(app, []).extend(nets)
+    locked = set()
+    merged = {app: list(ipaddress.collapse_addresses(nets)) for app, nets in blocks.items()}
+    for text in must_allow:
+        must = ipaddress.IPv4Network(text)
+        for app, nets in merged.items():
+            if not any(must.subnet_of(net) for net in nets):  # several lists may admit it together
+                locked.add((text, app))
+    return locked
+
+
+def _network(address: str) -> ipaddress.IPv4Network | None:
+    try:
+        return ipaddress.IPv4Network(address)
+    except ValueError:  # a live value we could not normalise admits nothing we can reason about
+        return None

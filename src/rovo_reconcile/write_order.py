@@ -1,0 +1,121 @@
+"""The order of allowlist writes: every state on the way admits every `mustAllow` address.
+
+Pure: the plan's allowlist changes, the live values and the guard in; a list of
+steps out, or `NoSafeOrder` before anything is written.
+
+Each change becomes one to three steps, always in this order for one list:
+
+- create: the list is created disabled with its final content (admits nothing
+  new, shuts nobody out), then enabled if the policy says so;
+- an enabled list that stays enabled: first the union of old and new addresses
+  and apps, then the final content (the removals);
+- a list going disabled: its final content and `disabled`, in one write;
+- a disabled list going enabled: its final content and `enabled`;
+- a delete: one step.
+
+Steps are taken greedily, each time the first in phase order (create, widen,
+enable, disable, narrow, delete) whose result keeps every `mustAllow` address
+admitted wherever it was admitted at the start. Widening first matters for
+ordinary addresses; the check matters when restricting an app that had no
+enabled list, or swapping one list for another, where only one order is safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from rovo_reconcile.guards import locked_out
+from rovo_reconcile.model import APPS
+from rovo_reconcile.plan import Change
+
+__all__ = ["NoSafeOrder", "Step", "allowlist_steps"]
+
+Kind = Literal["create", "put", "delete"]
+
+_CREATE, _WIDEN, _ENABLE, _DISABLE, _NARROW, _DELETE = range(6)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One write: `create` (disabled) or `put` the allowlist value, or `delete` the list."""
+
+    change: Change
+    kind: Kind
+    value: dict[str, Any] | None
+    phase: int
+
+
+class NoSafeOrder(Exception):
+    """Every remaining write would shut a `mustAllow` address out on the way."""
+
+
+def allowlist_steps(
+    changes: Sequence[Change],
+    live: Mapping[str, dict[str, Any]],
+    must_allow: Sequence[str],
+    kept_apps: Mapping[str, Sequence[str]] | None = None,
+) -> list[Step]:
+    """The allowlist writes for `changes`, ordered so no step shuts `must_allow` out.
+
+    `live` holds the current allowlist values by name; `kept_apps` the apps each
+    live list stays attached to whatever is written (see `guards.locked_out`).
+    """
+    queues = [_steps(c) for c in changes if c.resource == "ip_allowlist"]
+    state = {name: dict(value) for name, value in live.items()}
+    tolerated = locked_out(state.values(), must_allow, kept_apps)  # already shut out: not ours
+    ordered: list[Step] = []
+    while any(queues):
+        heads = sorted((queue[0].phase, index) for index, queue in enumerate(queues) if queue)
+        for _, index in heads:
+            step = queues[index][0]
+            after = _apply(state, step)
+            if locked_out(after.values(), must_allow, kept_apps) <= tolerated:
+                break
+        else:
+            waiting = ", ".join(sorted({q[0].change.key for q in queues if q}))
+            raise NoSafeOrder(
+                f"no order of the writes to {waiting} keeps every mustAllow address admitted "
+                "at each step; apply the change in two smaller plans"
+            )
+        ordered.append(queues[index].pop(0))
+        state = after
+    return ordered
+
+
+def _steps(change: Change) -> list[Step]:
+    before, after = change.before, change.after
+    if change.action == "create":
+        created = Step(change, "create", {**after, "enabled": False}, _CREATE)
+        return [created, Step(change, "put", after, _ENABLE)] if after["enabled"] else [created]
+    if change.action == "delete":
+        return [Step(change, "delete", None, _DELETE)]
+    if before["enabled"] and after["enabled"]:
+        union = {
+            **before,
+            "addresses": sorted(set(before["addresses"]) | set(after["addresses"])),
+            "apps": [app for app in APPS if app in before["apps"] or app in after["apps"]],
+        }
+        steps = [] if _same(union, before) else [Step(change, "put", union, _WIDEN)]
+        return steps if _same(union, after) else [*steps, Step(change, "put", after, _NARROW)]
+    if before["enabled"]:
+        return [Step(change, "put", after, _DISABLE)]
+    return [Step(change, "put", after, _ENABLE if after["enabled"] else _WIDEN)]
+
+
+def _apply(state: Mapping[str, dict[str, Any]], step: Step) -> dict[str, dict[str, Any]]:
+    name = (step.change.before or step.change.after)["name"]
+    after = dict(state)
+    if step.value is None:
+        after.pop(name, None)
+    else:
+        after[name] = step.value
+    return after
+
+
+def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Equal allowlist values, whatever the order of their lists."""
+    return {k: sorted(v) if isinstance(v, list) else v for k, v in a.items()} == {
+        k: sorted(v) if isinstance(v, list) else v for k, v in b.items()
+    }
