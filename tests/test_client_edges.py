@@ -78,6 +78,7 @@ def test_an_unreachable_url_fails_within_seconds_on_the_real_clock() -> None:
         ({"X-RateLimit-Reset": "2026-11-26T12:00:30"}, 30.0),
         ({"X-RateLimit-Reset": "soon"}, None),
         ({"X-RateLimit-Reset": "9" * 40}, None),
+        ({"X-RateLimit-Reset": "30"}, 30.0),
         ({"X-RateLimit-Reset": "-5"}, None),
         ({"Retry-After": "²".encode("latin-1")}, None),
         ({"Retry-After": "Thu, 26 Nov 2026 12:00:10 -0000"}, 10.0),

@@ -42,6 +42,8 @@ RETRY_STATUSES = frozenset({429, 503})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH"})
 # Epoch values above this are milliseconds: as seconds it would be the year 5138.
 _EPOCH_MS_THRESHOLD = 10**11
+_EPOCH_SECONDS_FLOOR = 10**9
+"""Below this (September 2001) an X-RateLimit-Reset number is read as seconds to wait."""
 _EPOCH = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
@@ -106,7 +108,10 @@ def server_wait(response: httpx.Response, now: datetime) -> float | None:
             return wait
     reset = response.headers.get("X-RateLimit-Reset")
     if reset is not None:
-        return _until(_parse_reset(reset.strip()), now)
+        text = reset.strip()
+        if _EPOCH.fullmatch(text) and float(text) < _EPOCH_SECONDS_FLOOR:
+            return float(text)  # a small number is a delay in seconds, not a moment in 1970
+        return _until(_parse_reset(text), now)
     return None
 
 
