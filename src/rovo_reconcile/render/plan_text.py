@@ -46,7 +46,7 @@ _COLORS: Mapping[str, str] = {
     "error": "\x1b[1;31m",
     "heading": "\x1b[1m",
 }
-_TITLE_COLUMN = 56
+_TITLE_COLUMN = 72
 """Effects line up in a column, unless a title is longer than this."""
 
 # Characters that change how text is displayed rather than what it says.
