@@ -285,13 +285,13 @@ class _OrgRun:
         except NoSafeOrder as e:
             raise _Stop(f"safety guard: {e}", EXIT_GUARD) from e
 
-    async def _write_all(self, live: LiveOrg, allowlist_steps: list[Step]) -> None:
+    async def _write_all(self, live: LiveOrg, ordered: list[Step]) -> None:
         def of(resource: str, action: str) -> list[Change]:
             return [c for c in self.plan.changes if c.resource == resource and c.action == action]
 
         steps: list[tuple[Change, Callable[[], Awaitable[None]]]] = [
             *((c, partial(self._create_domain, c)) for c in of("mcp.domain", "create")),
-            *((s.change, partial(self._allowlist_step, s, live)) for s in allowlist_steps),
+            *((s.change, partial(self._allowlist_step, s, live)) for s in ordered),
             *((c, partial(self._delete_domain, c, live)) for c in of("mcp.domain", "delete")),
             *((c, partial(self._patch_setting, c)) for c in of("mcp.settings", "update")),
         ]
