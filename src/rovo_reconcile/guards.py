@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rovo_reconcile.model import APPS, OrgPolicy
-from rovo_reconcile.plan import OrgPlan, allowlist_value
+from rovo_reconcile.plan import OrgPlan, admitted, allowlist_value
 
 __all__ = ["MIN_LIST_FOR_DELETE_GUARD", "Refusal", "check_guards", "locked_out"]
 
@@ -131,31 +131,14 @@ def locked_out(
 ) -> set[tuple[str, str]]:
     """The (mustAllow address, app) pairs these allowlist values shut out.
 
-    An app with no enabled allowlist admits everyone; otherwise an address passes if any
-    enabled allowlist covering the app admits it. `kept_apps` names, per list, apps it stays
-    attached to whatever its value says (apps only partly attached, which apply leaves alone):
-    a list counts as covering them, the safe reading for the workspaces it is attached to.
+    An app with no enabled allowlist admits everyone; otherwise an address passes if the
+    enabled allowlists covering the app admit it, together (`plan.admitted`, which also
+    explains `kept_apps`).
     """
-    kept = kept_apps or {}
-    blocks: dict[str, list[ipaddress.IPv4Network]] = {}
-    for allowlist in allowlists:
-        if not allowlist["enabled"]:
-            continue
-        nets = [n for n in map(_network, allowlist["addresses"]) if n is not None]
-        for app in {*allowlist["apps"], *kept.get(allowlist["name"], ())}:
-            blocks.setdefault(app, []).extend(nets)
-    locked = set()
-    merged = {app: list(ipaddress.collapse_addresses(nets)) for app, nets in blocks.items()}
-    for text in must_allow:
-        must = ipaddress.IPv4Network(text)
-        for app, nets in merged.items():
-            if not any(must.subnet_of(net) for net in nets):  # several lists may admit it together
-                locked.add((text, app))
-    return locked
-
-
-def _network(address: str) -> ipaddress.IPv4Network | None:
-    try:
-        return ipaddress.IPv4Network(address)
-    except ValueError:  # a live value we could not normalise admits nothing we can reason about
-        return None
+    blocks = admitted(allowlists, kept_apps)
+    return {
+        (text, app)
+        for text in must_allow
+        for app, nets in blocks.items()
+        if nets is not None and not any(ipaddress.IPv4Network(text).subnet_of(n) for n in nets)
+    }

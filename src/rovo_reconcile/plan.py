@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
@@ -41,6 +41,7 @@ __all__ = [
     "OrgPlan",
     "Plan",
     "Resource",
+    "admitted",
     "allowlist_effect",
     "allowlist_value",
     "effective_policy",
@@ -332,8 +333,8 @@ def allowlist_effect(
     that admitted everyone cannot admit more). Any widening part makes the change widen.
     """
     others = [value for name, value in live.items() if name != (before or after or {}).get("name")]
-    then = _admitted([*others, *([before] if before else [])])
-    now = _admitted([*others, *([after] if after else [])])
+    then = admitted([*others, *([before] if before else [])])
+    now = admitted([*others, *([after] if after else [])])
     widens = any(_more(now[app], then[app]) for app in APPS)
     narrows = any(_more(then[app], now[app]) for app in APPS)
     bypass = bool(after and after["enabled"] and after["allowMobileBypass"])
@@ -345,18 +346,23 @@ def allowlist_effect(
     return "narrows" if narrows else "neutral"
 
 
-def _admitted(
+def admitted(
     allowlists: Iterable[Mapping[str, Any]],
+    kept_apps: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, list[ipaddress.IPv4Network] | None]:
-    """Per app, the blocks its enabled allowlists admit together; None means everyone."""
+    """Per app, the blocks its enabled allowlists admit together; None means everyone.
+
+    `kept_apps` names, per list, apps it stays attached to whatever its value says (apps
+    only partly attached, which apply leaves alone): the list counts as covering them.
+    """
+    kept = kept_apps or {}
     admitted: dict[str, list[ipaddress.IPv4Network] | None] = dict.fromkeys(APPS)
     for allowlist in allowlists:
         if not allowlist["enabled"]:
             continue
-        for app in allowlist["apps"]:
-            blocks = admitted[app] or []
-            blocks.extend(_network(a) for a in allowlist["addresses"] if _network(a) is not None)  # type: ignore[misc]
-            admitted[app] = blocks
+        nets = [n for n in map(_network, allowlist["addresses"]) if n is not None]
+        for app in {*allowlist["apps"], *kept.get(allowlist["name"], ())}:
+            admitted[app] = [*(admitted.get(app) or []), *nets]
     return {
         app: None if blocks is None else list(ipaddress.collapse_addresses(blocks))
         for app, blocks in admitted.items()
