@@ -236,13 +236,9 @@ class _OrgRun:
         desired = policy_from_state(
             self.plan.desired or {"org": self.plan.org_id}, self.plan.guards
         )
-        if live.duplicate_names and desired.ip_allowlists is not None:
-            names = ", ".join(repr(n) for n in live.duplicate_names)
-            raise _Stop(
-                f"more than one live allowlist is named {names} now; allowlists are managed by "
-                "name, so rename or delete the extra one in Atlassian Administration",
-                EXIT_ERROR,
-            )
+        ambiguity = live.ambiguity()
+        if ambiguity is not None and desired.ip_allowlists is not None:
+            raise _Stop(ambiguity, EXIT_ERROR)
         fresh = make_plan(desired, live.state, file=self.plan.file, notes=live.notes)
         if not fresh.changes:
             self.result.outcomes.extend(

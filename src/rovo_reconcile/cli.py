@@ -239,12 +239,9 @@ def export(
     org = asyncio.run(read_live(where, [org_id], concurrency=concurrency)).org(org_id)
     for note in org.notes:
         click.echo(f"rovo-reconcile: note: {note}", err=True)
-    if org.duplicate_names:
-        names = ", ".join(repr(n) for n in org.duplicate_names)
-        raise RovoError(
-            f"cannot export org {org_id}: more than one live allowlist is named {names}, and a "
-            "policy names each allowlist once"
-        )
+    ambiguity = org.ambiguity()
+    if ambiguity is not None:  # a policy names each allowlist once
+        raise RovoError(f"cannot export org {org_id}: {ambiguity}")
     click.echo(render_export(org, where.label), nl=False)
     return EXIT_OK
 

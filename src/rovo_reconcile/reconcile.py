@@ -65,7 +65,8 @@ def plan_from_live(
         desired = effective_policy(loaded.policy, today)
         result = live[desired.org.id]
         if not isinstance(result, RovoError) and desired.ip_allowlists is not None:
-            result = _unambiguous(result)
+            ambiguity = result.ambiguity()
+            result = RovoError(ambiguity) if ambiguity is not None else result
         if isinstance(result, RovoError):
             orgs.append(
                 OrgPlan(
@@ -89,17 +90,6 @@ def plan_from_live(
         orgs.append(make_plan(desired, result.state, sources, file=loaded.file, notes=notes))
     desired_hash = fingerprint([org.desired for org in orgs])
     return Plan(target_label, desired_hash, tuple(orgs))
-
-
-def _unambiguous(live: LiveOrg) -> LiveOrg | RovoError:
-    """Allowlists are managed by name: two live lists with one name cannot be planned safely."""
-    if not live.duplicate_names:
-        return live
-    names = ", ".join(repr(n) for n in live.duplicate_names)
-    return RovoError(
-        f"more than one live allowlist is named {names}; rovo-reconcile manages allowlists by "
-        "name, so rename or delete the extra one in Atlassian Administration"
-    )
 
 
 def _apps_the_org_has(desired: OrgPolicy, live: LiveOrg) -> tuple[OrgPolicy, tuple[str, ...]]:

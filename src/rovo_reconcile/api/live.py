@@ -126,6 +126,16 @@ class LiveOrg:
     notes: tuple[str, ...] = ()
     """Things the reader noticed and the user should hear about (on stderr)."""
 
+    def ambiguity(self) -> str | None:
+        """Why this org's allowlists cannot be managed (they are managed by name), or None."""
+        if not self.duplicate_names:
+            return None
+        names = ", ".join(repr(n) for n in self.duplicate_names)
+        return (
+            f"more than one live allowlist is named {names}; rovo-reconcile manages allowlists "
+            "by name, so rename or delete the extra one in Atlassian Administration"
+        )
+
 
 async def read_org(client: AdminClient, api_url: str, org_id: str) -> LiveOrg:
     urls = Endpoints(api_url, org_id)
