@@ -108,10 +108,7 @@ def server_wait(response: httpx.Response, now: datetime) -> float | None:
             return wait
     reset = response.headers.get("X-RateLimit-Reset")
     if reset is not None:
-        text = reset.strip()
-        if _EPOCH.fullmatch(text) and float(text) < _EPOCH_SECONDS_FLOOR:
-            return float(text)  # a small number is a delay in seconds, not a moment in 1970
-        return _until(_parse_reset(text), now)
+        return _reset_wait(reset.strip(), now)
     return None
 
 
@@ -130,15 +127,17 @@ def _parse_http_date(text: str) -> datetime | None:
         return None
 
 
-def _parse_reset(text: str) -> datetime | None:
-    """Atlassian documents `yyyy-MM-ddTHH:mmZ`; accept full ISO 8601 and epoch seconds or
-    milliseconds too. None (ignore the header) for anything else."""
+def _reset_wait(text: str, now: datetime) -> float | None:
+    """Atlassian documents `yyyy-MM-ddTHH:mmZ`; accept full ISO 8601, epoch seconds or
+    milliseconds, and a small number as seconds to wait. None (ignore the header) otherwise."""
     try:
-        if _EPOCH.fullmatch(text):
-            stamp = float(text)
-            if stamp > _EPOCH_MS_THRESHOLD:
-                stamp /= 1000
-            return datetime.fromtimestamp(stamp, UTC)
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if not _EPOCH.fullmatch(text):
+            return _until(datetime.fromisoformat(text.replace("Z", "+00:00")), now)
+        stamp = float(text)
+        if stamp < _EPOCH_SECONDS_FLOOR:
+            return stamp  # a delay in seconds, not a moment in 1970
+        if stamp > _EPOCH_MS_THRESHOLD:
+            stamp /= 1000
+        return _until(datetime.fromtimestamp(stamp, UTC), now)
     except (ValueError, OverflowError, OSError):
         return None
