@@ -108,8 +108,7 @@ class Journal:
     def check_writable(self) -> None:
         """Fail before the first write, not after it, when the journal cannot be appended to."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            os.close(os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
+            self._append(b"")
         except OSError as e:
             raise UsageError(f"--journal {self.path}: cannot append to it ({e.strerror})") from e
 
@@ -125,17 +124,20 @@ class Journal:
         }
         line = (json.dumps(entry, sort_keys=True) + "\n").encode("utf-8")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                os.write(fd, line)
-            finally:
-                os.close(fd)
+            self._append(line)
         except OSError as e:
             raise RovoError(
                 f"{method} {path} was sent but could not be journalled in {self.path} "
                 f"({e.strerror}); stopping this org"
             ) from e
+
+    def _append(self, data: bytes) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
 
 
 class _Stop(Exception):
