@@ -4,14 +4,11 @@ until it is fixed. Remove the marker together with the fix."""
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import random
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
-from datetime import date
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,119 +21,28 @@ from rovo_reconcile.api.live import Endpoints, read_org
 from rovo_reconcile.api.retry import RetryPolicy
 from rovo_reconcile.api.secrets import BearerAuth, Secret
 from rovo_reconcile.apply import ApplyResult, Journal, apply_plan
-from rovo_reconcile.emulator import EmulatorOptions, create_app
 from rovo_reconcile.loader import load_policies
 from rovo_reconcile.plan import Plan
 from rovo_reconcile.reconcile import plan_from_live
 from rovo_reconcile.render.apply_report import render_apply
 
-from .conftest import TODAY, CliRunner, Result
+from .apply_helpers import (
+    BASE,
+    DAY,
+    apply_policy,
+    locked_out,
+    policy_body,
+    policy_file,
+    sandbox,
+)
+from .conftest import CliRunner, Result
 from .emulator_fixture import Emulator, start_emulator
 from .fakes import FakeClock
 
 KEY = "writer-key-for-review-tests"
-BASE = "http://sandbox.invalid"
-DAY = date.fromisoformat(TODAY)
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def _policy(tmp_path: Path, body: str, name: str = "policy.yaml") -> Path:
-    path = tmp_path / "policies" / name
-    path.parent.mkdir(exist_ok=True)
-    path.write_text("apiVersion: rovo-reconcile/v1\nkind: OrgPolicy\n" + body, encoding="utf-8")
-    return path
-
-
-class _Writes(httpx.AsyncBaseTransport):
-    """Passes requests on; after every write, calls `after(method, path)` (state snapshots)."""
-
-    def __init__(
-        self,
-        inner: httpx.AsyncBaseTransport,
-        after: Callable[[str, str], None] | None = None,
-        intercept: Callable[[httpx.Request], httpx.Response | None] | None = None,
-    ) -> None:
-        self.inner = inner
-        self.after = after
-        self.intercept = intercept
-        self.writes: list[str] = []
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if self.intercept is not None:
-            answer = self.intercept(request)
-            if answer is not None:
-                return answer
-        response = await self.inner.handle_async_request(request)
-        is_search = request.method == "POST" and request.url.path.endswith("/workspaces")
-        if request.method not in ("GET", "HEAD") and not is_search:
-            await response.aread()
-            self.writes.append(f"{request.method} {request.url.path}")
-            if self.after is not None:
-                self.after(request.method, request.url.path)
-        return response
-
-
-@asynccontextmanager
-async def _sandbox(
-    db: Path,
-    after: Callable[[str, str], None] | None = None,
-    intercept: Callable[[httpx.Request], httpx.Response | None] | None = None,
-) -> AsyncIterator[tuple[AdminClient, _Writes]]:
-    app = create_app(db, EmulatorOptions(settle_ms=0, page_size=50))
-    transport = _Writes(httpx.ASGITransport(app=app), after, intercept)
-    http = httpx.AsyncClient(transport=transport, base_url=BASE)
-    client = AdminClient(http, clock=FakeClock(), retry=RetryPolicy(rng=random.Random(1)))
-    try:
-        yield client, transport
-    finally:
-        await client.aclose()
-
-
-async def _plan(client: AdminClient, path: Path) -> Plan:
-    """What `plan PATH` computes: load, read live, plan (the same functions the CLI calls)."""
-    loaded = load_policies([str(path)], DAY)
-    assert not loaded.errors, [p.message for p in loaded.problems]
-    org_ids = [p.policy.org.id for p in loaded.policies]
-    live = {org_id: await read_org(client, BASE, org_id) for org_id in org_ids}
-    return plan_from_live("test", loaded.policies, live, DAY)
-
-
-async def _apply(
-    client: AdminClient, path: Path, tmp_path: Path, *, force: bool = False
-) -> tuple[Plan, ApplyResult]:
-    plan = await _plan(client, path)
-    result = await apply_plan(
-        client, BASE, plan, force=force, journal=Journal(tmp_path / "journal.jsonl")
-    )
-    return plan, result
-
-
-def _locked_out(db: Path, org_id: str, address: str) -> list[str]:
-    """Workspaces whose enabled allowlists (taken together) do not admit `address`, read from
-    the emulator's SQLite file: the state Atlassian would enforce at this instant."""
-    ip = ipaddress.IPv4Network(address)
-    with sqlite3.connect(db) as con:
-        workspaces = [
-            r[0] for r in con.execute("SELECT id FROM workspaces WHERE org_id = ?", (org_id,))
-        ]
-        policies = con.execute(
-            "SELECT status, rule, resources FROM policies WHERE org_id = ? AND type = 'ip-allowlist'",
-            (org_id,),
-        ).fetchall()
-    locked = []
-    for workspace in workspaces:
-        enabled = [
-            json.loads(rule)["in"]
-            for status, rule, resources in policies
-            if status == "enabled" and workspace in json.loads(resources)
-        ]
-        if enabled and not any(
-            ip.subnet_of(ipaddress.IPv4Network(a)) for addresses in enabled for a in addresses
-        ):
-            locked.append(workspace)
-    return locked
 
 
 @pytest.fixture
@@ -155,23 +61,6 @@ def _admin(emu: Emulator) -> httpx.Client:
     return httpx.Client(base_url=emu.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=10)
 
 
-def _policy_body(
-    name: str, status: str, addresses: list[str], resources: list[str]
-) -> dict[str, Any]:
-    return {
-        "data": {
-            "type": "policy",
-            "attributes": {
-                "type": "ip-allowlist",
-                "name": name,
-                "status": status,
-                "rule": {"in": addresses, "allowMobileBypass": False},
-                "resources": [{"id": r} for r in resources],
-            },
-        }
-    }
-
-
 # ----------------------------------------------------------------------------- write ordering
 
 
@@ -181,7 +70,7 @@ def test_moving_addresses_into_a_new_allowlist_never_locks_out_must_allow(
     """Old [1.2.3.0/24, 5.6.7.0/24] -> Old [5.6.7.0/24] + New [1.2.3.0/24]: 1.2.3.4 is admitted
     before and after, so it must be admitted after every single write too."""
     org, db = "org-move", tmp_path / "e.db"
-    before = _policy(
+    before = policy_file(
         tmp_path,
         f"""\
 org: {{id: {org}}}
@@ -193,8 +82,8 @@ guards: {{mustAllow: [1.2.3.4]}}
     moments: list[tuple[str, list[str]]] = []
 
     async def scenario() -> ApplyResult:
-        async with _sandbox(db) as (client, _):
-            _, first = await _apply(client, before, tmp_path)
+        async with sandbox(db) as (client, _):
+            _, first = await apply_policy(client, before, tmp_path)
             assert first.exit_code == 0
         before.write_text(
             before.read_text().replace(
@@ -205,10 +94,10 @@ guards: {{mustAllow: [1.2.3.4]}}
         )
 
         def snapshot(method: str, path: str) -> None:
-            moments.append((f"{method} {path}", _locked_out(db, org, "1.2.3.4")))
+            moments.append((f"{method} {path}", locked_out(db, org, "1.2.3.4")))
 
-        async with _sandbox(db, after=snapshot) as (client, _):
-            _, result = await _apply(client, before, tmp_path)
+        async with sandbox(db, after=snapshot) as (client, _):
+            _, result = await apply_policy(client, before, tmp_path)
             return result
 
     result = asyncio.run(scenario())
@@ -221,7 +110,7 @@ def test_disabling_and_narrowing_an_allowlist_never_locks_out_in_between(tmp_pat
     """L enabled [1.1.1.0/24, 2.2.2.0/24] -> L disabled [1.1.1.0/24] (with --force): 2.2.2.2 is
     admitted before (listed) and after (no enabled list), so it must be admitted throughout."""
     org, db = "org-disable", tmp_path / "e.db"
-    path = _policy(
+    path = policy_file(
         tmp_path,
         f"""\
 org: {{id: {org}}}
@@ -232,8 +121,8 @@ ipAllowlists:
     moments: list[tuple[str, list[str]]] = []
 
     async def scenario() -> ApplyResult:
-        async with _sandbox(db) as (client, _):
-            assert (await _apply(client, path, tmp_path))[1].exit_code == 0
+        async with sandbox(db) as (client, _):
+            assert (await apply_policy(client, path, tmp_path))[1].exit_code == 0
         path.write_text(
             path.read_text().replace(
                 "enabled: true, apps: [jira], addresses: [1.1.1.0/24, 2.2.2.0/24]",
@@ -242,10 +131,10 @@ ipAllowlists:
         )
 
         def snapshot(method: str, url_path: str) -> None:
-            moments.append((f"{method} {url_path}", _locked_out(db, org, "2.2.2.2")))
+            moments.append((f"{method} {url_path}", locked_out(db, org, "2.2.2.2")))
 
-        async with _sandbox(db, after=snapshot) as (client, _):
-            return (await _apply(client, path, tmp_path, force=True))[1]
+        async with sandbox(db, after=snapshot) as (client, _):
+            return (await apply_policy(client, path, tmp_path, force=True))[1]
 
     result = asyncio.run(scenario())
     assert result.exit_code == 0, result.orgs[0].message
@@ -258,7 +147,7 @@ ipAllowlists:
 def test_lockout_guard_checks_the_changes_of_a_saved_plan(
     cli: CliRunner, emulator: Emulator, tmp_path: Path
 ) -> None:
-    policy = _policy(
+    policy = policy_file(
         tmp_path,
         """\
 org: {id: org-tamper}
@@ -284,7 +173,7 @@ guards: {mustAllow: [52.14.1.1]}
 def test_a_saved_plan_without_desired_state_bypasses_no_guard(
     cli: CliRunner, emulator: Emulator, tmp_path: Path
 ) -> None:
-    policy = _policy(
+    policy = policy_file(
         tmp_path,
         """\
 org: {id: org-nodesired}
@@ -309,7 +198,7 @@ def test_detaching_a_partially_covered_app_is_not_hidden(tmp_path: Path) -> None
     """Live Office covers confluence and ONE of two Jira sites; the policy only drops an address.
     Either the Jira site stays protected, or the plan must say the change widens access."""
     org, db = "org-partial", tmp_path / "e.db"
-    path = _policy(
+    path = policy_file(
         tmp_path,
         f"""\
 org: {{id: {org}}}
@@ -319,18 +208,18 @@ ipAllowlists:
     )
 
     async def scenario() -> tuple[Plan, bool]:
-        async with _sandbox(db) as (client, _):
+        async with sandbox(db) as (client, _):
             live = await read_org(client, BASE, org)
             jira_one = next(w.id for w in live.workspaces if w.app == "jira")
             confluence = [w.id for w in live.workspaces if w.app == "confluence"]
             await client.send_json(
                 "POST",
                 Endpoints(BASE, org).policies,
-                _policy_body(
+                policy_body(
                     "Office", "enabled", ["52.14.0.0/16", "9.9.9.9"], [jira_one, *confluence]
                 ),
             )
-            plan, result = await _apply(client, path, tmp_path)
+            plan, result = await apply_policy(client, path, tmp_path)
             assert result.exit_code == 0
             after = await read_org(client, BASE, org)
             kept = jira_one in {r.id for r in after.allowlists["Office"].resources}
@@ -346,7 +235,7 @@ ipAllowlists:
 def test_a_duplicate_named_live_allowlist_is_drift(
     cli: CliRunner, emulator: Emulator, tmp_path: Path
 ) -> None:
-    policy = _policy(
+    policy = policy_file(
         tmp_path,
         "org: {id: org-dup}\nipAllowlists:\n"
         "  - {name: Office, enabled: true, apps: [jira], addresses: [52.14.0.0/16]}\n",
@@ -357,7 +246,7 @@ def test_a_duplicate_named_live_allowlist_is_drift(
         jira = [w["id"] for w in workspaces if w["attributes"]["typeKey"] == "jira-software"]
         admin.post(
             "/admin/control/v1/orgs/org-dup/policies",
-            json=_policy_body("Office", "enabled", ["18.0.0.0/8"], jira),
+            json=policy_body("Office", "enabled", ["18.0.0.0/8"], jira),
         ).raise_for_status()
     drift = _remote(cli, emulator, "drift", str(policy))
     assert drift.code != 0, drift.stdout + drift.stderr
@@ -366,7 +255,7 @@ def test_a_duplicate_named_live_allowlist_is_drift(
 def test_an_ack_does_not_hide_a_different_later_drift(
     cli: CliRunner, emulator: Emulator, tmp_path: Path
 ) -> None:
-    policy = _policy(
+    policy = policy_file(
         tmp_path,
         "org: {id: org-ack}\nipAllowlists:\n"
         "  - {name: Office, enabled: true, apps: [jira], addresses: [52.14.0.0/16]}\n",
@@ -379,7 +268,7 @@ def test_an_ack_does_not_hide_a_different_later_drift(
         resources = [r["id"] for r in attributes["resources"]]
         admin.put(
             f"{base}/{office['id']}",
-            json=_policy_body("Office", "enabled", ["52.14.0.0/16", "9.9.9.9"], resources),
+            json=policy_body("Office", "enabled", ["52.14.0.0/16", "9.9.9.9"], resources),
         ).raise_for_status()
         report = _remote(cli, emulator, "drift", str(policy), "--format", "json")
         (item,) = json.loads(report.stdout)["items"]
@@ -392,7 +281,7 @@ def test_an_ack_does_not_hide_a_different_later_drift(
         assert _remote(cli, emulator, "drift", str(policy), "--ack", str(ack)).code == 0
         admin.put(
             f"{base}/{office['id']}",
-            json=_policy_body("Office", "disabled", ["52.14.0.0/16", "9.9.9.9"], resources),
+            json=policy_body("Office", "disabled", ["52.14.0.0/16", "9.9.9.9"], resources),
         ).raise_for_status()
     drift = _remote(cli, emulator, "drift", str(policy), "--ack", str(ack))
     assert drift.code == 2, drift.stdout
@@ -405,7 +294,7 @@ def test_an_ack_does_not_hide_a_different_later_drift(
 def test_an_app_without_workspaces_does_not_rewrite_on_every_apply(
     cli: CliRunner, tmp_path: Path
 ) -> None:
-    policy = _policy(
+    policy = policy_file(
         tmp_path,
         "org: {id: org-nocompass}\nipAllowlists:\n"
         "  - {name: Office, enabled: true, apps: [jira, compass], addresses: [52.14.0.0/16]}\n",
@@ -448,7 +337,7 @@ def test_an_unexpected_error_in_one_org_does_not_abort_the_others(
                 ("org-x", str(uuid.uuid4()), "http://legacy.example.com/**", "legacy"),
             )
         for org in ("org-x", "org-y"):
-            _policy(
+            policy_file(
                 tmp_path,
                 f"org: {{id: {org}}}\nmcp:\n  domains: [https://a.example.com/**, "
                 "https://b.example.com/**, https://c.example.com/**]\n",
@@ -482,14 +371,14 @@ def test_a_bug_in_one_org_stops_only_that_org(
 
     monkeypatch.setattr(apply_module._OrgRun, "_create_domain", broken)
     for org in ("org-bug", "org-fine"):
-        _policy(
+        policy_file(
             tmp_path,
             f"org: {{id: {org}}}\nmcp: {{domains: [https://a.example.com/**]}}\n",
             f"{org}.yaml",
         )
 
     async def scenario() -> ApplyResult:
-        async with _sandbox(tmp_path / "e.db") as (client, _):
+        async with sandbox(tmp_path / "e.db") as (client, _):
             loaded = load_policies([str(tmp_path / "policies")], DAY)
             live = {
                 p.policy.org.id: await read_org(client, BASE, p.policy.org.id)
@@ -509,7 +398,7 @@ def test_a_bug_in_one_org_stops_only_that_org(
 
 
 def test_an_unwritable_journal_is_a_clear_error(cli: CliRunner, tmp_path: Path) -> None:
-    policy = _policy(
+    policy = policy_file(
         tmp_path, "org: {id: org-journal}\nmcp: {domains: [https://a.example.com/**]}\n"
     )
     journal_dir = tmp_path / "journal-is-a-directory"
@@ -521,10 +410,12 @@ def test_an_unwritable_journal_is_a_clear_error(cli: CliRunner, tmp_path: Path) 
 
 
 def test_a_refused_apply_reports_no_write(cli: CliRunner, tmp_path: Path) -> None:
-    first = _policy(tmp_path, "org: {id: org-count}\nmcp: {domains: [https://a.example.com/**]}\n")
+    first = policy_file(
+        tmp_path, "org: {id: org-count}\nmcp: {domains: [https://a.example.com/**]}\n"
+    )
     saved = tmp_path / "plan.json"
     assert cli("plan", str(first), "--out", str(saved)).code == 0
-    other = _policy(
+    other = policy_file(
         tmp_path, "org: {id: org-count}\nmcp: {domains: [https://b.example.com/**]}\n", "b.yaml"
     )
     assert cli("apply", str(other), "--yes").code == 0
@@ -534,7 +425,7 @@ def test_a_refused_apply_reports_no_write(cli: CliRunner, tmp_path: Path) -> Non
 
 
 def test_a_half_applied_create_is_not_reported_as_skipped(tmp_path: Path) -> None:
-    path = _policy(
+    path = policy_file(
         tmp_path,
         """\
 org: {id: org-half}
@@ -550,8 +441,8 @@ ipAllowlists:
         return None
 
     async def scenario() -> ApplyResult:
-        async with _sandbox(tmp_path / "e.db", intercept=refuse_b) as (client, _):
-            return (await _apply(client, path, tmp_path))[1]
+        async with sandbox(tmp_path / "e.db", intercept=refuse_b) as (client, _):
+            return (await apply_policy(client, path, tmp_path))[1]
 
     result = asyncio.run(scenario())
     assert result.exit_code == 1
@@ -560,7 +451,7 @@ ipAllowlists:
 
 
 def test_apply_report_says_mcp_must_be_set_by_hand(tmp_path: Path) -> None:
-    path = _policy(
+    path = policy_file(
         tmp_path,
         """\
 org: {id: org-nomcp}
@@ -581,8 +472,8 @@ ipAllowlists:
         return None
 
     async def scenario() -> tuple[Plan, ApplyResult]:
-        async with _sandbox(tmp_path / "e.db", intercept=no_mcp) as (client, _):
-            return await _apply(client, path, tmp_path)
+        async with sandbox(tmp_path / "e.db", intercept=no_mcp) as (client, _):
+            return await apply_policy(client, path, tmp_path)
 
     plan, result = asyncio.run(scenario())
     assert any("by hand" in note for note in plan.orgs[0].notes)  # the plan knows
@@ -595,7 +486,7 @@ ipAllowlists:
     ["not-utf8", "bad-must-allow"],
 )
 def test_damaged_plan_files_are_usage_errors(cli: CliRunner, tmp_path: Path, damage: str) -> None:
-    policy = _policy(
+    policy = policy_file(
         tmp_path,
         "org: {id: org-damaged}\nipAllowlists:\n"
         "  - {name: Office, enabled: true, apps: [jira], addresses: [52.14.0.0/16]}\n",

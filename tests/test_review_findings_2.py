@@ -5,142 +5,30 @@ Remove the marker together with the fix."""
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
-import random
 import sqlite3
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from datetime import date
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
-from rovo_reconcile.api.client import AdminClient
 from rovo_reconcile.api.live import Endpoints, read_org
-from rovo_reconcile.api.retry import RetryPolicy
-from rovo_reconcile.apply import ApplyResult, Journal, apply_plan
-from rovo_reconcile.emulator import EmulatorOptions, create_app
-from rovo_reconcile.loader import load_policies
+from rovo_reconcile.apply import ApplyResult
 from rovo_reconcile.model import domain_key
 from rovo_reconcile.normalize import normalize_domain
-from rovo_reconcile.plan import Change, Plan
-from rovo_reconcile.reconcile import plan_from_live
+from rovo_reconcile.plan import Change
 from rovo_reconcile.render.drift import live_id
 
-from .conftest import TODAY, CliRunner
-from .fakes import FakeClock
-
-BASE = "http://sandbox.invalid"
-DAY = date.fromisoformat(TODAY)
-
+from .apply_helpers import (
+    BASE,
+    apply_policy,
+    locked_out,
+    policy_body,
+    policy_file,
+    sandbox,
+)
+from .conftest import CliRunner
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def _policy(tmp_path: Path, body: str, name: str = "policy.yaml") -> Path:
-    path = tmp_path / "policies" / name
-    path.parent.mkdir(exist_ok=True)
-    path.write_text("apiVersion: rovo-reconcile/v1\nkind: OrgPolicy\n" + body, encoding="utf-8")
-    return path
-
-
-class _Writes(httpx.AsyncBaseTransport):
-    """Passes requests on; after every write, calls `after(method, path)` (state snapshots)."""
-
-    def __init__(
-        self,
-        inner: httpx.AsyncBaseTransport,
-        after: Callable[[str, str], None] | None = None,
-    ) -> None:
-        self.inner = inner
-        self.after = after
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await self.inner.handle_async_request(request)
-        is_search = request.method == "POST" and request.url.path.endswith("/workspaces")
-        if request.method not in ("GET", "HEAD") and not is_search:
-            await response.aread()
-            if self.after is not None:
-                self.after(request.method, request.url.path)
-        return response
-
-
-@asynccontextmanager
-async def _sandbox(
-    db: Path, after: Callable[[str, str], None] | None = None
-) -> AsyncIterator[AdminClient]:
-    app = create_app(db, EmulatorOptions(settle_ms=0, page_size=50))
-    http = httpx.AsyncClient(transport=_Writes(httpx.ASGITransport(app=app), after), base_url=BASE)
-    client = AdminClient(http, clock=FakeClock(), retry=RetryPolicy(rng=random.Random(1)))
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
-async def _plan(client: AdminClient, path: Path) -> Plan:
-    """What `plan PATH` computes: load, read live, plan (the same functions the CLI calls)."""
-    loaded = load_policies([str(path)], DAY)
-    assert not loaded.errors, [p.message for p in loaded.problems]
-    org_ids = [p.policy.org.id for p in loaded.policies]
-    live = {org_id: await read_org(client, BASE, org_id) for org_id in org_ids}
-    return plan_from_live("test", loaded.policies, live, DAY)
-
-
-async def _apply(
-    client: AdminClient, path: Path, tmp_path: Path, *, force: bool = False
-) -> tuple[Plan, ApplyResult]:
-    plan = await _plan(client, path)
-    result = await apply_plan(
-        client, BASE, plan, force=force, journal=Journal(tmp_path / "journal.jsonl")
-    )
-    return plan, result
-
-
-def _locked_out(db: Path, org_id: str, address: str) -> list[str]:
-    """Workspaces whose enabled allowlists (taken together) do not admit `address`, read from
-    the emulator's SQLite file: the state Atlassian would enforce at this instant."""
-    ip = ipaddress.IPv4Network(address)
-    with sqlite3.connect(db) as con:
-        workspaces = [
-            r[0] for r in con.execute("SELECT id FROM workspaces WHERE org_id = ?", (org_id,))
-        ]
-        policies = con.execute(
-            "SELECT status, rule, resources FROM policies WHERE org_id = ? AND type = 'ip-allowlist'",
-            (org_id,),
-        ).fetchall()
-    locked = []
-    for workspace in workspaces:
-        enabled = [
-            json.loads(rule)["in"]
-            for status, rule, resources in policies
-            if status == "enabled" and workspace in json.loads(resources)
-        ]
-        if enabled and not any(
-            ip.subnet_of(ipaddress.IPv4Network(a)) for addresses in enabled for a in addresses
-        ):
-            locked.append(workspace)
-    return locked
-
-
-def _policy_body(
-    name: str, status: str, addresses: list[str], resources: list[str]
-) -> dict[str, Any]:
-    return {
-        "data": {
-            "type": "policy",
-            "attributes": {
-                "type": "ip-allowlist",
-                "name": name,
-                "status": status,
-                "rule": {"in": addresses, "allowMobileBypass": False},
-                "resources": [{"id": r} for r in resources],
-            },
-        }
-    }
 
 
 def _apply_watching(
@@ -152,17 +40,17 @@ def _apply_watching(
     moments: list[tuple[str, list[str]]] = []
 
     def snapshot(method: str, url_path: str) -> None:
-        moments.append((f"{method} {url_path}", _locked_out(db, org, must)))
+        moments.append((f"{method} {url_path}", locked_out(db, org, must)))
 
     async def scenario() -> ApplyResult:
         if setup is not None:
-            first = _policy(tmp_path, setup, "setup.yaml")
-            async with _sandbox(db) as client:
-                assert (await _apply(client, first, tmp_path))[1].exit_code == 0
+            first = policy_file(tmp_path, setup, "setup.yaml")
+            async with sandbox(db) as (client, _):
+                assert (await apply_policy(client, first, tmp_path))[1].exit_code == 0
             first.unlink()
-        path = _policy(tmp_path, policy)
-        async with _sandbox(db, after=snapshot) as client:
-            return (await _apply(client, path, tmp_path, force=force))[1]
+        path = policy_file(tmp_path, policy)
+        async with sandbox(db, after=snapshot) as (client, _):
+            return (await apply_policy(client, path, tmp_path, force=force))[1]
 
     return asyncio.run(scenario()), moments
 
@@ -238,7 +126,7 @@ def test_lockout_guard_sees_the_partial_attachments_apply_keeps(tmp_path: Path) 
     Office on the Jira site (partial attachments are left alone), so that site no longer admits
     mustAllow 52.14.1.1: the guard must refuse, or the attachment must keep admitting it."""
     org, db = "org-partial-guard", tmp_path / "e.db"
-    path = _policy(
+    path = policy_file(
         tmp_path,
         f"""\
 org: {{id: {org}}}
@@ -250,22 +138,22 @@ guards: {{mustAllow: [52.14.1.1]}}
     )
 
     async def scenario() -> tuple[ApplyResult, str]:
-        async with _sandbox(db) as client:
+        async with sandbox(db) as (client, _):
             live = await read_org(client, BASE, org)
             jira_one = next(w.id for w in live.workspaces if w.app == "jira")
             confluence = [w.id for w in live.workspaces if w.app == "confluence"]
             await client.send_json(
                 "POST",
                 Endpoints(BASE, org).policies,
-                _policy_body(
+                policy_body(
                     "Office", "enabled", ["52.14.0.0/16", "18.0.0.0/8"], [jira_one, *confluence]
                 ),
             )
-            assert _locked_out(db, org, "52.14.1.1") == []
-            return (await _apply(client, path, tmp_path))[1], jira_one
+            assert locked_out(db, org, "52.14.1.1") == []
+            return (await apply_policy(client, path, tmp_path))[1], jira_one
 
     result, jira_one = asyncio.run(scenario())
-    locked = _locked_out(db, org, "52.14.1.1")
+    locked = locked_out(db, org, "52.14.1.1")
     assert result.exit_code == 3 or jira_one not in locked, (
         f"apply exited {result.exit_code} and left mustAllow 52.14.1.1 locked out of {locked}"
     )
@@ -289,7 +177,7 @@ def test_an_ack_pinned_to_an_all_digit_live_id_is_accepted(cli: CliRunner, tmp_p
     """The drift report prints `live 123456789012`; pasted into the ack file as printed, the
     YAML core schema reads it as an integer, and the ack file is rejected."""
     pattern = _numeric_live_id_domain()
-    policy = _policy(tmp_path, f"org: {{id: org-ackpin}}\nmcp: {{domains: ['{pattern}']}}\n")
+    policy = policy_file(tmp_path, f"org: {{id: org-ackpin}}\nmcp: {{domains: ['{pattern}']}}\n")
     assert cli("apply", str(policy), "--yes").code == 0
     policy.write_text(policy.read_text().replace(f"'{pattern}'", ""))
     report = cli("drift", str(policy), "--format", "json")
@@ -317,7 +205,7 @@ def test_show_and_export_do_not_silently_hide_a_duplicate_named_allowlist(
     them and says nothing (the note that said so was dropped), and `export` prints a policy
     that does not plan to no changes."""
     org = "org-dupshow"
-    policy = _policy(
+    policy = policy_file(
         tmp_path,
         f"org: {{id: {org}}}\nipAllowlists:\n"
         "  - {name: Office, enabled: true, apps: [jira], addresses: [52.14.0.0/16]}\n",
@@ -325,13 +213,13 @@ def test_show_and_export_do_not_silently_hide_a_duplicate_named_allowlist(
     assert cli("apply", str(policy), "--yes").code == 0
 
     async def add_duplicate() -> None:
-        async with _sandbox(tmp_path / ".rovo-reconcile" / "sandbox.db") as client:
+        async with sandbox(tmp_path / ".rovo-reconcile" / "sandbox.db") as (client, _):
             live = await read_org(client, BASE, org)
             confluence = [w.id for w in live.workspaces if w.app == "confluence"]
             await client.send_json(
                 "POST",
                 Endpoints(BASE, org).policies,
-                _policy_body("Office", "enabled", ["18.0.0.0/8"], confluence),
+                policy_body("Office", "enabled", ["18.0.0.0/8"], confluence),
             )
 
     asyncio.run(add_duplicate())
@@ -354,10 +242,10 @@ def test_two_live_spellings_of_one_domain_are_both_removed(tmp_path: Path) -> No
     `https://pilot.example.com/**`. Both read as one canonical pattern, but apply only knows
     (and deletes) the first id, so the run ends with 'did not converge'."""
     org, db = "org-spellings", tmp_path / "e.db"
-    path = _policy(tmp_path, f"org: {{id: {org}}}\nmcp: {{domains: []}}\n")
+    path = policy_file(tmp_path, f"org: {{id: {org}}}\nmcp: {{domains: []}}\n")
 
     async def scenario() -> ApplyResult:
-        async with _sandbox(db) as client:
+        async with sandbox(db) as (client, _):
             await read_org(client, BASE, org)  # creates the org
             with sqlite3.connect(db) as con:
                 for n, pattern in enumerate(
@@ -368,7 +256,7 @@ def test_two_live_spellings_of_one_domain_are_both_removed(tmp_path: Path) -> No
                         "VALUES (?, ?, ?, ?)",
                         (org, f"dom-{n}", pattern, f"as-sent-{n}"),
                     )
-            return (await _apply(client, path, tmp_path))[1]
+            return (await apply_policy(client, path, tmp_path))[1]
 
     result = asyncio.run(scenario())
     assert result.exit_code == 0, result.orgs[0].message
