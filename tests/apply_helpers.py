@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from rovo_reconcile.api.client import AdminClient
-from rovo_reconcile.api.live import read_org
+from rovo_reconcile.api.live import Endpoints, read_org
 from rovo_reconcile.api.retry import RetryPolicy
 from rovo_reconcile.apply import ApplyResult, Journal, apply_plan
 from rovo_reconcile.emulator import EmulatorOptions, create_app
@@ -144,3 +144,17 @@ def policy_body(
             },
         }
     }
+
+
+async def attach_partly(client: AdminClient, org: str, name: str, addresses: list[str]) -> str:
+    """Create, as if outside Git, an enabled allowlist on every Confluence site and on ONE of
+    the org's Jira sites; return that Jira site's id."""
+    live = await read_org(client, BASE, org)
+    jira_one = next(w.id for w in live.workspaces if w.app == "jira")
+    confluence = [w.id for w in live.workspaces if w.app == "confluence"]
+    await client.send_json(
+        "POST",
+        Endpoints(BASE, org).policies,
+        policy_body(name, "enabled", addresses, [jira_one, *confluence]),
+    )
+    return jira_one

@@ -30,6 +30,7 @@ from .apply_helpers import (
     BASE,
     DAY,
     apply_policy,
+    attach_partly,
     locked_out,
     policy_body,
     policy_file,
@@ -209,16 +210,7 @@ ipAllowlists:
 
     async def scenario() -> tuple[Plan, bool]:
         async with sandbox(db) as (client, _):
-            live = await read_org(client, BASE, org)
-            jira_one = next(w.id for w in live.workspaces if w.app == "jira")
-            confluence = [w.id for w in live.workspaces if w.app == "confluence"]
-            await client.send_json(
-                "POST",
-                Endpoints(BASE, org).policies,
-                policy_body(
-                    "Office", "enabled", ["52.14.0.0/16", "9.9.9.9"], [jira_one, *confluence]
-                ),
-            )
+            jira_one = await attach_partly(client, org, "Office", ["52.14.0.0/16", "9.9.9.9"])
             plan, result = await apply_policy(client, path, tmp_path)
             assert result.exit_code == 0
             after = await read_org(client, BASE, org)

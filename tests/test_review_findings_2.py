@@ -21,6 +21,7 @@ from rovo_reconcile.render.drift import live_id
 from .apply_helpers import (
     BASE,
     apply_policy,
+    attach_partly,
     locked_out,
     policy_body,
     policy_file,
@@ -139,16 +140,7 @@ guards: {{mustAllow: [52.14.1.1]}}
 
     async def scenario() -> tuple[ApplyResult, str]:
         async with sandbox(db) as (client, _):
-            live = await read_org(client, BASE, org)
-            jira_one = next(w.id for w in live.workspaces if w.app == "jira")
-            confluence = [w.id for w in live.workspaces if w.app == "confluence"]
-            await client.send_json(
-                "POST",
-                Endpoints(BASE, org).policies,
-                policy_body(
-                    "Office", "enabled", ["52.14.0.0/16", "18.0.0.0/8"], [jira_one, *confluence]
-                ),
-            )
+            jira_one = await attach_partly(client, org, "Office", ["52.14.0.0/16", "18.0.0.0/8"])
             assert locked_out(db, org, "52.14.1.1") == []
             return (await apply_policy(client, path, tmp_path))[1], jira_one
 
