@@ -11,10 +11,12 @@ Every acknowledgement needs a reason and an expiry date, so known drift can be
 silenced for a while but never forever: from the day after `expires` the drift
 counts again. `live` (the drift report prints it for each item) pins the
 acknowledgement to the live value it was written for: if live drifts further on
-the same key, the new drift counts. Without it, any drift on the key is covered. The file goes through the same YAML safety as a policy
-(`yaml_source`), and is checked by hand rather than with a JSON Schema: four keys
-do not need one, and hand-written messages can say what to write instead. Every
-problem is reported at once, each at file:line:column.
+the same key, the new drift counts. Without it, any drift on the key is covered.
+
+The file goes through the same YAML safety as a policy (`yaml_source`), and is
+checked by hand rather than with a JSON Schema: five keys do not need one, and
+hand-written messages can say what to write instead. Every problem is reported
+at once, each at file:line:column.
 """
 
 from __future__ import annotations
