@@ -278,8 +278,8 @@ def test_markdown_calls_out_widening_before_details(plan: Plan) -> None:
     """Every widening change is in the table above the first per-org block."""
     text = render_plan_markdown(plan)
     table, _, details = text.partition("### Changes by org")
-    rows = [line for line in table.splitlines() if line.startswith("| `")]
-    assert len(rows) == 5
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(rows) == 1 + 5  # the header and the widening changes
     assert "`+ mcp.domain https://pilot.example.com/**` | `policies/acme.yaml:10`" in table
     assert "<details>" in details
 

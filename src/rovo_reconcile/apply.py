@@ -37,18 +37,20 @@ from rovo_reconcile.api.live import (
     read_org,
 )
 from rovo_reconcile.errors import EXIT_ERROR, EXIT_GUARD, EXIT_OK, RovoError, UsageError
-from rovo_reconcile.guards import Refusal, check_guards
+from rovo_reconcile.explain import explain_stale
 from rovo_reconcile.model import SETTING_API_TOKEN, SETTING_SUPPORTED_DOMAINS, setting_key
 from rovo_reconcile.plan import (
     Change,
     OrgPlan,
     Plan,
+    Refusal,
     allowlist_value,
     fingerprint,
     make_plan,
     policy_from_state,
     state_value,
 )
+from rovo_reconcile.reconcile import apply_refusals
 from rovo_reconcile.targets import Target, open_client
 from rovo_reconcile.write_order import NoSafeOrder, Step, allowlist_steps
 
@@ -76,6 +78,8 @@ class OrgResult:
     refusals: list[Refusal] = field(default_factory=list)
     new_plan: OrgPlan | None = None
     """For a stale plan: the plan against today's live state."""
+    live_changes: tuple[str, ...] = ()
+    """For a stale plan: how live now differs from live as the plan saw it."""
     converged: bool | None = None
     notes: tuple[str, ...] = ()
     """The plan's notes, such as MCP settings to set by hand: apply does not do those."""
@@ -250,12 +254,13 @@ class _OrgRun:
             return False
         if fingerprint(state_value(live.state)) != self.plan.live_fingerprint:
             self.result.new_plan = fresh
+            self.result.live_changes = tuple(explain_stale(self.plan, live.state))
             raise _Stop(
                 "the plan is stale: live state changed since it was made; review the new plan "
                 "and apply again",
                 EXIT_GUARD,
             )
-        if [_what(c) for c in fresh.changes] != [_what(c) for c in self.plan.changes]:
+        if [c.what() for c in fresh.changes] != [c.what() for c in self.plan.changes]:
             raise _Stop(
                 "the plan's changes do not follow from its desired state (was the plan file "
                 "edited?); make a new plan",
@@ -264,7 +269,7 @@ class _OrgRun:
         return True
 
     def _check_guards(self, live: LiveOrg) -> None:
-        refusals = check_guards(self.plan, live.state, _kept_apps(live))
+        refusals = list(apply_refusals(self.plan, live))
         self.result.refusals = refusals
         blocking = [r for r in refusals if not (r.forceable and self.force)]
         if blocking:
@@ -278,7 +283,7 @@ class _OrgRun:
         values = {a.name: allowlist_value(a) for a in live.state.ip_allowlists or ()}
         try:
             return allowlist_steps(
-                self.plan.changes, values, self.plan.guards.must_allow, _kept_apps(live)
+                self.plan.changes, values, self.plan.guards.must_allow, live.kept_apps
             )
         except NoSafeOrder as e:
             raise _Stop(f"safety guard: {e}", EXIT_GUARD) from e
@@ -525,16 +530,6 @@ class _OrgRun:
             raise _Stop(
                 f"did not converge: after the writes live still differs in {keys}", EXIT_ERROR
             )
-
-
-def _what(change: Change) -> dict[str, Any]:
-    """A change without its source line, which a moved policy file may change harmlessly."""
-    return {**change.to_json(), "source": None}
-
-
-def _kept_apps(live: LiveOrg) -> dict[str, tuple[str, ...]]:
-    """Apps each live list is partly attached to: apply leaves those attachments alone."""
-    return {name: a.partial_apps for name, a in live.allowlists.items() if a.partial_apps}
 
 
 _PARTLY = "partly applied: the run stopped before this change's remaining writes (see the journal)"

@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import click
 
 from rovo_reconcile import __version__
-from rovo_reconcile.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_USAGE, RovoError
+from rovo_reconcile.errors import (
+    EXIT_CHANGES,
+    EXIT_ERROR,
+    EXIT_GUARD,
+    EXIT_OK,
+    EXIT_USAGE,
+    RovoError,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -24,7 +31,7 @@ if TYPE_CHECKING:
     from rovo_reconcile.loader import LoadedPolicy
     from rovo_reconcile.plan import Plan
 
-__all__ = ["main", "run"]
+__all__ = ["check_reviewed", "main", "plan_exit_code", "read_plan_file", "run"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -313,6 +320,11 @@ def _write_atomically(path: str, text: str) -> None:
 @click.option(
     "--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes (0 when none)."
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Judge the guards as apply --force would (the lockout guard still refuses).",
+)
 @now_option
 @shard_option
 def plan(
@@ -325,10 +337,14 @@ def plan(
     out: str | None,
     fmt: str,
     detailed_exitcode: bool,
+    force: bool,
     now: date | None,
     shard: str | None,
 ) -> int:
-    """Show what apply would change (read-only: no write can leave the process)."""
+    """Show what apply would change (read-only: no write can leave the process).
+
+    Exit 3 when apply would refuse (a safety guard); 1 when an org could not be planned.
+    """
     import asyncio
 
     from rovo_reconcile.plan_json import dump_plan
@@ -338,7 +354,7 @@ def plan(
     day = today(now)
     policies = _load_valid(paths, day, shard)
     where = resolve_target(target, api_url, api_key_file, sandbox_db)
-    run = asyncio.run(compute_plan(where, policies, day, concurrency=concurrency))
+    run = asyncio.run(compute_plan(where, policies, day, concurrency=concurrency, force=force))
     click.echo(_render_plan(run.plan, fmt), nl=False)
     if out is not None:
         _write_atomically(out, dump_plan(run.plan))
@@ -346,9 +362,16 @@ def plan(
         f"rovo-reconcile: planned {len(run.plan.orgs)} org(s) on {where.label} with {run.requests} requests",
         err=True,
     )
-    if any(org.error for org in run.plan.orgs):
+    return plan_exit_code(run.plan, detailed=detailed_exitcode)
+
+
+def plan_exit_code(the_plan: Plan, *, detailed: bool) -> int:
+    """An org that could not be planned (1) outranks a guard refusal (3), then changes (2)."""
+    if any(org.error for org in the_plan.orgs):
         return EXIT_ERROR
-    return EXIT_CHANGES if detailed_exitcode and not run.plan.empty else EXIT_OK
+    if any(org.refusals for org in the_plan.orgs):
+        return EXIT_GUARD
+    return EXIT_CHANGES if detailed and not the_plan.empty else EXIT_OK
 
 
 def _render_plan(the_plan: Plan, fmt: str) -> str:
@@ -370,6 +393,13 @@ def _render_plan(the_plan: Plan, fmt: str) -> str:
 @click.option(
     "--plan", "plan_file", default=None, metavar="PLAN.json", help="Apply exactly this saved plan."
 )
+@click.option(
+    "--reviewed",
+    "reviewed_file",
+    default=None,
+    metavar="PLAN.json",
+    help="Re-plan PATHs and apply only if the changes equal this reviewed plan's (implies --yes).",
+)
 @click.option("--yes", is_flag=True, help="Apply without asking (needed when not on a terminal).")
 @click.option(
     "--force",
@@ -389,6 +419,7 @@ def _render_plan(the_plan: Plan, fmt: str) -> str:
 def apply(
     paths: tuple[str, ...],
     plan_file: str | None,
+    reviewed_file: str | None,
     yes: bool,
     force: bool,
     journal: str,
@@ -400,19 +431,25 @@ def apply(
     now: date | None,
     shard: str | None,
 ) -> int:
-    """Make live match the policies (PATH... --yes), or apply a saved plan (--plan FILE)."""
+    """Make live match the policies (PATH... --yes), or apply a saved plan (--plan FILE).
+
+    With --reviewed PLAN.json, PATHs are planned afresh and applied only when their
+    changes are exactly the reviewed plan's; otherwise nothing is written (exit 3).
+    """
     import asyncio
     from pathlib import Path
 
     from rovo_reconcile.apply import Journal, run_apply
     from rovo_reconcile.errors import GuardRefused, UsageError
-    from rovo_reconcile.plan_json import load_plan
     from rovo_reconcile.reconcile import compute_plan
     from rovo_reconcile.render.apply_report import render_apply
     from rovo_reconcile.targets import resolve_target
 
-    if bool(paths) == bool(plan_file):
-        raise UsageError("give policy PATHs (with --yes) or --plan FILE, not both and not neither")
+    if bool(paths) == bool(plan_file) or (reviewed_file and plan_file):
+        raise UsageError(
+            "give policy PATHs (with --yes or --reviewed PLAN.json) or --plan FILE, "
+            "not both and not neither"
+        )
     where = resolve_target(target, api_url, api_key_file, sandbox_db)
     if (
         where.name == "sandbox"
@@ -426,16 +463,15 @@ def apply(
     the_journal = Journal(Path(journal), where.label)
     the_journal.check_writable()
     if plan_file is not None:
-        try:
-            text = Path(plan_file).read_text("utf-8")
-        except OSError as e:
-            raise UsageError(f"--plan {plan_file}: {e.strerror}") from e
-        except UnicodeDecodeError as e:
-            raise UsageError(f"--plan {plan_file}: not a plan file (not UTF-8 text)") from e
-        the_plan = load_plan(text, plan_file)
+        the_plan = read_plan_file(plan_file, "--plan")
         if the_plan.target != where.label:
             raise GuardRefused(f"the plan was made for target {the_plan.target}, not {where.label}")
     else:
+        reviewed = read_plan_file(reviewed_file, "--reviewed") if reviewed_file else None
+        if reviewed is not None and reviewed.target != where.label:
+            raise GuardRefused(
+                f"the reviewed plan was made for target {reviewed.target}, not {where.label}"
+            )
         day = today(now)
         policies = _load_valid(paths, day, shard)
         run = asyncio.run(compute_plan(where, policies, day, concurrency=concurrency))
@@ -446,7 +482,9 @@ def apply(
             return EXIT_OK
         if not any(org.changes for org in the_plan.orgs):
             return EXIT_ERROR  # only read errors, already shown in the plan
-        if not yes:
+        if reviewed is not None:
+            check_reviewed(reviewed, the_plan)
+        elif not yes:
             if not sys.stdin.isatty():
                 raise UsageError("apply needs --yes (or --plan FILE) when not run from a terminal")
             if not click.confirm(f"Apply these changes to {where.label}?", default=False):
@@ -457,6 +495,41 @@ def apply(
     )
     click.echo(render_apply(result, journal=journal), nl=False)
     return result.exit_code
+
+
+def read_plan_file(path: str, option: str) -> Plan:
+    """A saved JSON plan; an unreadable or malformed file is a usage error naming it."""
+    from pathlib import Path
+
+    from rovo_reconcile.errors import UsageError
+    from rovo_reconcile.plan_json import load_plan
+
+    try:
+        text = Path(path).read_text("utf-8")
+    except OSError as e:
+        raise UsageError(f"{option} {path}: {e.strerror}") from e
+    except UnicodeDecodeError as e:
+        raise UsageError(f"{option} {path}: not a plan file (not UTF-8 text)") from e
+    return load_plan(text, path)
+
+
+def check_reviewed(reviewed: Plan, fresh: Plan) -> None:
+    """Refuse (exit 3, nothing written) unless `fresh` makes exactly the reviewed changes."""
+    from rovo_reconcile.errors import GuardRefused
+    from rovo_reconcile.explain import explain_reviewed
+
+    if fresh.changes_digest == reviewed.changes_digest:
+        click.echo(
+            f"rovo-reconcile: the changes are the reviewed ones ({fresh.changes_digest})", err=True
+        )
+        return
+    click.echo("The changes differ from the reviewed plan:")
+    for line in explain_reviewed(reviewed, fresh):
+        click.echo(f"  {line}")
+    raise GuardRefused(
+        "the changes differ from the reviewed plan, so nothing was written; review a new "
+        f"plan (reviewed {reviewed.changes_digest}, now {fresh.changes_digest})"
+    )
 
 
 @cli.command()

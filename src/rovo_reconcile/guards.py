@@ -10,21 +10,14 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from rovo_reconcile.model import APPS, OrgPolicy
-from rovo_reconcile.plan import OrgPlan, admitted, allowlist_value
+from rovo_reconcile.plan import OrgPlan, Refusal, admitted, allowlist_value
 
 __all__ = ["MIN_LIST_FOR_DELETE_GUARD", "Refusal", "check_guards", "locked_out"]
 
 MIN_LIST_FOR_DELETE_GUARD = 10
-
-
-@dataclass(frozen=True)
-class Refusal:
-    message: str
-    forceable: bool
 
 
 def check_guards(

@@ -13,7 +13,7 @@ import hashlib
 import ipaddress
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any, Literal
 
@@ -40,10 +40,12 @@ __all__ = [
     "Effect",
     "OrgPlan",
     "Plan",
+    "Refusal",
     "Resource",
     "admitted",
     "allowlist_effect",
     "allowlist_value",
+    "annotate",
     "effective_policy",
     "fingerprint",
     "make_plan",
@@ -69,11 +71,15 @@ class Change:
     effect: Effect
     source: str | None = None
     """`file:line` of the desired value, when there is one."""
+    notes: tuple[str, ...] = ()
+    """The policy's `note:` and `expires:` of the entries this change adds, for reviewers."""
 
     def sort_key(self) -> tuple[int, str, int]:
         return (_RESOURCE_ORDER[self.resource], self.key, _ACTION_ORDER[self.action])
 
-    def to_json(self) -> dict[str, Any]:
+    def what(self) -> dict[str, Any]:
+        """What the change writes: no source line or notes, which a moved file or a reworded
+        note may change harmlessly. Digests and plan comparisons use this."""
         return {
             "action": self.action,
             "resource": self.resource,
@@ -81,8 +87,21 @@ class Change:
             "before": self.before,
             "after": self.after,
             "effect": self.effect,
-            "source": self.source,
         }
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.what(), "source": self.source, "notes": list(self.notes)}
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A safety guard's no: apply refuses the org unless `forceable` and `--force`."""
+
+    message: str
+    forceable: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"message": self.message, "forceable": self.forceable}
 
 
 @dataclass(frozen=True)
@@ -97,11 +116,20 @@ class OrgPlan:
     """`state_value` of the desired policy: lets `apply --plan` re-plan and verify convergence."""
     error: str | None = None
     """Why this org could not be planned (its live state could not be read)."""
+    org_name: str | None = None
+    """The policy's informational `org.name`, shown beside the id."""
+    refusals: tuple[Refusal, ...] = ()
+    """What the safety guards say about applying these changes to the live state planned from."""
 
     @property
     def empty(self) -> bool:
         """Nothing to do: no change and no error."""
         return not self.changes and self.error is None
+
+    @property
+    def title(self) -> str:
+        """`Acme Corp (6b1f...)`, or the id alone when the policy names no org."""
+        return f"{self.org_name} ({self.org_id})" if self.org_name else self.org_id
 
     def summary(self) -> dict[str, int]:
         """Changes counted by action and by effect."""
@@ -121,6 +149,18 @@ class Plan:
     @property
     def empty(self) -> bool:
         return all(org.empty for org in self.orgs)
+
+    @property
+    def changes_digest(self) -> str:
+        """A hash of what every org's changes write, independent of live fingerprints, sources
+        and notes: equal digests mean the same writes (`apply --reviewed`)."""
+        return fingerprint(
+            [
+                {"org": org.org_id, "changes": [c.what() for c in org.changes]}
+                for org in sorted(self.orgs, key=lambda o: o.org_id)
+                if org.changes
+            ]
+        )
 
     def summary(self) -> dict[str, int]:
         """Changes of every org counted by action and by effect."""
@@ -226,6 +266,44 @@ def effective_policy(policy: OrgPolicy, today: date) -> OrgPolicy:
             for a in allowlists
         )
     return policy.model_copy(update={"mcp": mcp, "ip_allowlists": allowlists})
+
+
+def annotate(plan: OrgPlan, policy: OrgPolicy) -> OrgPlan:
+    """`plan` with each change carrying the `note:`/`expires:` of the policy entries it adds."""
+    said: dict[tuple[str, str], str] = {}  # (change key, entry value) -> what the policy says
+    for domain in policy.mcp.domains or () if policy.mcp is not None else ():
+        _say(said, domain_key(domain.pattern), domain.pattern, domain)
+    for allowlist in policy.ip_allowlists or ():
+        for entry in allowlist.addresses:
+            _say(said, allowlist_key(allowlist.name), entry.address, entry)
+
+    def added(change: Change) -> list[str]:
+        if change.resource == "mcp.domain":
+            return [change.after] if change.action == "create" else []
+        if change.resource != "ip_allowlist" or change.after is None:
+            return []
+        old = set((change.before or {}).get("addresses", ()))
+        return [a for a in change.after["addresses"] if a not in old]
+
+    changes = []
+    for change in plan.changes:
+        notes = tuple(
+            f"{value}: {said[change.key, value]}"
+            for value in added(change)
+            if (change.key, value) in said
+        )
+        changes.append(replace(change, notes=notes) if notes else change)
+    return replace(plan, changes=tuple(changes))
+
+
+def _say(
+    said: dict[tuple[str, str], str], key: str, value: str, entry: DomainEntry | AddressEntry
+) -> None:
+    parts = [entry.note] if entry.note else []
+    if entry.expires is not None:
+        parts.append(f"expires {entry.expires.isoformat()}")
+    if parts:
+        said[key, value] = "; ".join(parts)
 
 
 # ------------------------------------------------------------------ the planner

@@ -14,7 +14,7 @@ from rovo_reconcile import __version__
 from rovo_reconcile.errors import UsageError
 from rovo_reconcile.model import Guards
 from rovo_reconcile.normalize import normalize_address
-from rovo_reconcile.plan import Change, OrgPlan, Plan, policy_from_state
+from rovo_reconcile.plan import Change, OrgPlan, Plan, Refusal, policy_from_state
 
 __all__ = ["FORMAT_VERSION", "dump_plan", "load_plan", "plan_data"]
 
@@ -33,6 +33,7 @@ def plan_data(plan: Plan) -> dict[str, Any]:
         "tool_version": __version__,
         "target": plan.target,
         "desired_hash": plan.desired_hash,
+        "changes_digest": plan.changes_digest,
         "orgs": [_org_data(org) for org in plan.orgs],
         "summary": summary,
     }
@@ -41,6 +42,7 @@ def plan_data(plan: Plan) -> dict[str, Any]:
 def _org_data(org: OrgPlan) -> dict[str, Any]:
     return {
         "org_id": org.org_id,
+        "org_name": org.org_name,
         "file": org.file,
         "live_fingerprint": org.live_fingerprint,
         "guards": {
@@ -50,6 +52,7 @@ def _org_data(org: OrgPlan) -> dict[str, Any]:
         "desired": org.desired,
         "notes": list(org.notes),
         "error": org.error,
+        "refusals": [refusal.to_json() for refusal in org.refusals],
         "changes": [change.to_json() for change in org.changes],
         "summary": org.summary(),
     }
@@ -71,7 +74,11 @@ def load_plan(text: str, origin: str) -> Plan:
                 f"{origin}: plan format_version {version!r} is not supported (expected {FORMAT_VERSION!r})"
             )
         orgs = tuple(_org_from(o) for o in data["orgs"])
-        return Plan(target=str(data["target"]), desired_hash=str(data["desired_hash"]), orgs=orgs)
+        plan = Plan(target=str(data["target"]), desired_hash=str(data["desired_hash"]), orgs=orgs)
+        digest = data.get("changes_digest")
+        if digest is not None and digest != plan.changes_digest:
+            raise ValueError("its changes_digest does not match its changes (was it edited?)")
+        return plan
     except UsageError:
         raise
     except (ValueError, KeyError, TypeError) as e:
@@ -111,7 +118,10 @@ def _change_from(data: dict[str, Any]) -> Change:
             raise ValueError(f"{data['key']}: a domain value must be a string")
         if resource == "mcp.settings" and not isinstance(value, bool):
             raise ValueError(f"{data['key']}: a setting value must be true or false")
-    return Change(action, resource, str(data["key"]), before, after, effect, data.get("source"))
+    notes = tuple(str(n) for n in data.get("notes") or ())
+    return Change(
+        action, resource, str(data["key"]), before, after, effect, data.get("source"), notes
+    )
 
 
 def _org_from(data: dict[str, Any]) -> OrgPlan:
@@ -137,4 +147,8 @@ def _org_from(data: dict[str, Any]) -> OrgPlan:
         notes=tuple(data.get("notes") or ()),
         desired=desired,
         error=error,
+        org_name=data.get("org_name"),
+        refusals=tuple(
+            Refusal(str(r["message"]), bool(r["forceable"])) for r in data.get("refusals") or ()
+        ),
     )

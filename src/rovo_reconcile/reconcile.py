@@ -8,19 +8,38 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from rovo_reconcile.api.live import LiveOrg
 from rovo_reconcile.clickpath import manual_steps
 from rovo_reconcile.errors import RovoError, UsageError
+from rovo_reconcile.guards import check_guards
 from rovo_reconcile.live_state import read_live
 from rovo_reconcile.loader import LoadedPolicy
 from rovo_reconcile.model import OrgPolicy
-from rovo_reconcile.plan import OrgPlan, Plan, effective_policy, fingerprint, make_plan, state_value
+from rovo_reconcile.plan import (
+    OrgPlan,
+    Plan,
+    Refusal,
+    allowlist_value,
+    annotate,
+    effective_policy,
+    fingerprint,
+    make_plan,
+    state_value,
+)
 from rovo_reconcile.targets import Target
+from rovo_reconcile.write_order import NoSafeOrder, allowlist_steps
 
-__all__ = ["PlanRun", "compute_plan", "parse_shard", "plan_from_live", "select_shard"]
+__all__ = [
+    "PlanRun",
+    "apply_refusals",
+    "compute_plan",
+    "parse_shard",
+    "plan_from_live",
+    "select_shard",
+]
 
 
 @dataclass(frozen=True)
@@ -59,7 +78,11 @@ def plan_from_live(
     policies: Sequence[LoadedPolicy],
     live: Mapping[str, LiveOrg | RovoError],
     today: date,
+    *,
+    force: bool = False,
 ) -> Plan:
+    """Plan each policy against its org's live state; `force` drops the refusals that
+    `apply --force` passes, so the plan shows only what would still stop apply."""
     orgs: list[OrgPlan] = []
     for loaded in sorted(policies, key=lambda p: p.policy.org.id):
         desired = effective_policy(loaded.policy, today)
@@ -77,6 +100,7 @@ def plan_from_live(
                     guards=desired.guards,
                     desired=state_value(desired),
                     error=str(result),
+                    org_name=desired.org.name,
                 )
             )
             continue
@@ -87,9 +111,30 @@ def plan_from_live(
         desired, absent = _apps_the_org_has(desired, result)
         notes += absent
         sources = {key: f"{loaded.file}:{mark.line}" for key, mark in loaded.sources.items()}
-        orgs.append(make_plan(desired, result.state, sources, file=loaded.file, notes=notes))
+        planned = make_plan(desired, result.state, sources, file=loaded.file, notes=notes)
+        orgs.append(
+            replace(
+                annotate(planned, desired),
+                org_name=desired.org.name,
+                refusals=tuple(
+                    r for r in apply_refusals(planned, result) if not (force and r.forceable)
+                ),
+            )
+        )
     desired_hash = fingerprint([org.desired for org in orgs])
     return Plan(target_label, desired_hash, tuple(orgs))
+
+
+def apply_refusals(plan: OrgPlan, live: LiveOrg) -> tuple[Refusal, ...]:
+    """What apply will refuse, judged as apply judges it: the guards, and allowlist changes
+    that no write order can make without shutting a `mustAllow` address out on the way."""
+    refusals = check_guards(plan, live.state, live.kept_apps)
+    values = {a.name: allowlist_value(a) for a in live.state.ip_allowlists or ()}
+    try:
+        allowlist_steps(plan.changes, values, plan.guards.must_allow, live.kept_apps)
+    except NoSafeOrder as e:
+        refusals.append(Refusal(str(e), forceable=False))
+    return tuple(refusals)
 
 
 def _apps_the_org_has(desired: OrgPolicy, live: LiveOrg) -> tuple[OrgPolicy, tuple[str, ...]]:
@@ -115,11 +160,15 @@ def _apps_the_org_has(desired: OrgPolicy, live: LiveOrg) -> tuple[OrgPolicy, tup
 
 
 async def compute_plan(
-    target: Target, policies: Sequence[LoadedPolicy], today: date, *, concurrency: int = 8
+    target: Target,
+    policies: Sequence[LoadedPolicy],
+    today: date,
+    *,
+    concurrency: int = 8,
+    force: bool = False,
 ) -> PlanRun:
     """Read every org (read-only) and plan it."""
     org_ids = [p.policy.org.id for p in policies]
     read = await read_live(target, org_ids, concurrency=concurrency)
-    return PlanRun(
-        plan_from_live(target.label, policies, read.results, today), read.results, read.requests
-    )
+    the_plan = plan_from_live(target.label, policies, read.results, today, force=force)
+    return PlanRun(the_plan, read.results, read.requests)

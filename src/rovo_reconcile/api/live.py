@@ -126,6 +126,11 @@ class LiveOrg:
     notes: tuple[str, ...] = ()
     """Things the reader noticed and the user should hear about (on stderr)."""
 
+    @property
+    def kept_apps(self) -> dict[str, tuple[App, ...]]:
+        """Apps each live list is partly attached to: apply leaves those attachments alone."""
+        return {name: a.partial_apps for name, a in self.allowlists.items() if a.partial_apps}
+
     def ambiguity(self) -> str | None:
         """Why this org's allowlists cannot be managed (they are managed by name), or None."""
         if not self.duplicate_names:

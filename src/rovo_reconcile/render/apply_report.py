@@ -45,6 +45,9 @@ def _org_lines(org: OrgResult, target: str) -> list[str]:
     elif not org.outcomes and not org.message:
         lines.append("  nothing to write")
     lines.extend(f"  note: {note}" for note in org.notes)
+    if org.live_changes:
+        lines.append("  live changed since the plan:")
+        lines.extend(f"    {line}" for line in org.live_changes)
     if org.new_plan is not None:
         lines.append("  the plan against live state as it is now:")
         text = render_plan_text(Plan(target, "", (org.new_plan,)))

@@ -29,11 +29,13 @@ from rovo_reconcile.render.plan_text import (
     change_details,
     change_title,
     count_phrase,
+    refusal_text,
     shown,
 )
 
 __all__ = [
     "DEFAULT_LIMIT",
+    "FULL_PLAN_AT",
     "MIN_LIMIT",
     "code_span",
     "html_safe_quoted",
@@ -82,18 +84,43 @@ def _clip(text: str) -> str:
     return text if len(text) <= _CLIP else text[: _CLIP - 1] + "…"
 
 
-def render_plan_markdown(plan: Plan, *, limit: int = DEFAULT_LIMIT) -> str:
-    """The plan as a PR comment of at most `limit` characters."""
+FULL_PLAN_AT = "in the job log and in the `--out` plan file"
+"""Where a cut comment says the full plan is; a CI job names its artifact and summary instead."""
+
+Reverts = frozenset[tuple[str, str]]
+"""(org id, change key) of changes that would be made without the PR: they undo live drift."""
+
+
+def render_plan_markdown(
+    plan: Plan,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    preface: str = "",
+    full_plan_at: str = FULL_PLAN_AT,
+    reverts: Reverts = frozenset(),
+) -> str:
+    """The plan as a PR comment of at most `limit` characters.
+
+    `preface` (Markdown the caller vouches for: a marker, the commit, the run) goes first;
+    `reverts` tells apart changes that undo live drift from those the PR itself makes.
+    Guard refusals and widening changes are kept before any per-org detail is.
+    """
     if limit < MIN_LIMIT:
         raise ValueError(f"limit must be at least {MIN_LIMIT} characters, not {limit}")
-    head = _summary(plan)
+    head = _GAP.join(p for p in (preface.strip("\n"), _summary(plan), _refusals(plan)) if p)
     widening = [(org, c) for org in plan.orgs for c in org.changes if c.effect == "widens"]
     blocks = [
-        _org_block(org) for org in plan.orgs if org.changes or org.notes or org.error is not None
+        _org_block(org, reverts)
+        for org in plan.orgs
+        if org.changes or org.notes or org.error is not None
     ]
+    cut_note = _cut_note(len(blocks), full_plan_at)
     # Four parts at most, joined by blank lines; the cut note is reserved at its longest.
-    reserve = len(head) + len(_ORGS_HEADING) + len(_cut_note(len(blocks))) + 3 * len(_GAP) + 1
-    widening_part = _widening(widening, limit - reserve)
+    reserve = len(head) + len(_ORGS_HEADING) + len(cut_note) + 3 * len(_GAP) + 1
+    if reserve > limit - MIN_LIMIT // 2:  # hundreds of refusals: keep the start of the list
+        head = head[: limit - MIN_LIMIT - len(_HEAD_CUT)] + _HEAD_CUT
+        reserve = len(head) + len(_ORGS_HEADING) + len(cut_note) + 3 * len(_GAP) + 1
+    widening_part = _widening(widening, limit - reserve, full_plan_at, reverts)
     budget = limit - reserve - len(widening_part)
     kept: list[str] = []
     for block in blocks:
@@ -106,13 +133,14 @@ def render_plan_markdown(plan: Plan, *, limit: int = DEFAULT_LIMIT) -> str:
     if kept:
         parts.append(_ORGS_HEADING + _GAP.join(kept))
     if len(kept) < len(blocks):
-        parts.append(_cut_note(len(blocks) - len(kept)))
+        parts.append(_cut_note(len(blocks) - len(kept), full_plan_at))
     text = _GAP.join(p for p in parts if p) + "\n"
     assert len(text) <= limit, "the reserve above keeps the comment within the limit"
     return text
 
 
 _GAP = "\n\n"
+_HEAD_CUT = "\n\n> **Note:** the list above was cut to stay under GitHub's comment size limit."
 _ORGS_HEADING = "### Changes by org" + _GAP
 
 
@@ -123,6 +151,9 @@ def _summary(plan: Plan) -> str:
     scope = [count_phrase(len(plan.orgs), "org"), f"{with_changes} with changes"]
     if failed:
         scope.append(f"{failed} could not be planned")
+    refused = sum(bool(org.refusals) for org in plan.orgs)
+    if refused:
+        scope.append(f"**apply will refuse {refused}**")
     if with_changes:
         widens = f"{counts['widens']} widen access"
         verdict = (
@@ -137,7 +168,37 @@ def _summary(plan: Plan) -> str:
     return f"**rovo-reconcile plan** for target {target}: {verdict} ({', '.join(scope)})."
 
 
-def _widening(items: list[tuple[OrgPlan, Change]], budget: int) -> str:
+def _org_label(org: OrgPlan, *, in_table: bool = False) -> str:
+    """The org's id in a code span, after its name when the policy gives one."""
+    ident = code_span(_clip(org.org_id), in_table=in_table)
+    if not org.org_name:
+        return ident
+    return f"{md_text(_clip(org.org_name))} ({ident})"
+
+
+def _refusals(plan: Plan) -> str:
+    """Every guard refusal, in full: the reason a merge would not apply."""
+    items = [
+        f"- {_org_label(org)}: {md_text(refusal_text(r))}"
+        for org in plan.orgs
+        for r in org.refusals
+    ]
+    if not items:
+        return ""
+    return "### :no_entry: Apply will refuse\n\n" + "\n".join(items)
+
+
+def _origin(org: OrgPlan, change: Change, reverts: Reverts) -> str:
+    if not reverts:
+        return ""
+    if (org.org_id, change.key) in reverts:
+        return " *(reverts live drift)*"
+    return " *(this PR)*"
+
+
+def _widening(
+    items: list[tuple[OrgPlan, Change]], budget: int, full_plan_at: str, reverts: Reverts
+) -> str:
     """The widening table, clipped to `budget` characters with a note when it had to be."""
     if not items:
         return ""
@@ -146,8 +207,8 @@ def _widening(items: list[tuple[OrgPlan, Change]], budget: int) -> str:
         "These let more clients in. Review them first.\n\n"
         "| org | change | source |\n| --- | --- | --- |"
     )
-    rows = [_widening_row(org, change) for org, change in items]
-    used = len(head) + len(_GAP) + len(_widening_note(len(items)))
+    rows = [_widening_row(org, change, reverts) for org, change in items]
+    used = len(head) + len(_GAP) + len(_widening_note(len(items), full_plan_at))
     shown_rows: list[str] = []
     for row in rows:
         if used + 1 + len(row) > budget:
@@ -156,19 +217,22 @@ def _widening(items: list[tuple[OrgPlan, Change]], budget: int) -> str:
         used += 1 + len(row)
     text = "\n".join([head, *shown_rows])
     if len(shown_rows) < len(rows):
-        text += _GAP + _widening_note(len(rows) - len(shown_rows))
+        text += _GAP + _widening_note(len(rows) - len(shown_rows), full_plan_at)
     return text
 
 
-def _widening_row(org: OrgPlan, change: Change) -> str:
+def _widening_row(org: OrgPlan, change: Change, reverts: Reverts) -> str:
     title = f"{SYMBOLS[change.action]} {change_title(change, quote=html_safe_quoted)}"
     why = _why(change)
     change_cell = code_span(_clip(title), in_table=True) + (f" {why}" if why else "")
+    change_cell += _origin(org, change, reverts)
+    for note in change.notes:
+        change_cell += f"<br>{md_text(_clip(note))}"
     if change.source:
         source = code_span(_clip(change.source), in_table=True)
     else:
         source = "only in live" if change.action == "delete" else ""
-    return f"| {code_span(_clip(org.org_id), in_table=True)} | {change_cell} | {source} |"
+    return f"| {_org_label(org, in_table=True)} | {change_cell} | {source} |"
 
 
 def _why(change: Change) -> str:
@@ -197,24 +261,24 @@ def _why(change: Change) -> str:
     return "(" + "; ".join(reasons) + ")" if reasons else ""
 
 
-def _widening_note(count: int) -> str:
+def _widening_note(count: int, full_plan_at: str) -> str:
     return (
         f"> **Note:** {count} more widening {'change is' if count == 1 else 'changes are'} "
         "not listed here, to stay under GitHub's comment size limit. "
-        "The full plan is in the job log and in the `--out` plan file."
+        f"The full plan is {full_plan_at}."
     )
 
 
-def _org_block(org: OrgPlan) -> str:
+def _org_block(org: OrgPlan, reverts: Reverts) -> str:
     where = f" ({md_text(org.file)})" if org.file else ""
-    name = f"{md_text(org.org_id)}{where}"
+    name = f"{md_text(org.title)}{where}"  # HTML <summary>: no Markdown code spans
     if org.error is not None:
         return f"- **{name}: could not be planned:** {md_text(org.error)}"
     widens = sum(c.effect == "widens" for c in org.changes)
     counts = count_phrase(len(org.changes), "change") if org.changes else "no changes"
     if widens:
         counts += f", {widens} widen access"
-    body = "\n".join(_diff_lines(org))
+    body = "\n".join(_diff_lines(org, reverts))
     fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", body)), default=0))
     return (
         f"<details><summary>{name}: {counts}</summary>\n\n"
@@ -222,20 +286,27 @@ def _org_block(org: OrgPlan) -> str:
     )
 
 
-def _diff_lines(org: OrgPlan) -> Iterable[str]:
+def _diff_lines(org: OrgPlan, reverts: Reverts) -> Iterable[str]:
     for change in org.changes:
         effect = "[WIDENS]" if change.effect == "widens" else f"[{change.effect}]"
         source = f"  {shown(change.source)}" if change.source else ""
         title = change_title(change, quote=html_safe_quoted)
-        yield f"{SYMBOLS[change.action]} {title}  {effect}{source}"
+        origin = _origin(org, change, reverts).strip(" *")
+        yield f"{SYMBOLS[change.action]} {title}  {effect}{source}" + (
+            f"  {origin}" if origin else ""
+        )
         for detail in change_details(change):
             yield "    " + detail
+        for note in change.notes:
+            yield f"    note: {shown(note)}"
     for note in org.notes:
         yield f"note: {shown(note)}"
+    for refusal in org.refusals:
+        yield shown(refusal_text(refusal))
 
 
-def _cut_note(count: int) -> str:
+def _cut_note(count: int, full_plan_at: str) -> str:
     return (
         f"> **Note:** the details of {count_phrase(count, 'org')} were cut to stay under "
-        "GitHub's comment size limit. The full plan is in the job log and in the `--out` plan file."
+        f"GitHub's comment size limit. The full plan is {full_plan_at}."
     )

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from rovo_reconcile.clickpath import click_path
-from rovo_reconcile.plan import Change, OrgPlan, Plan
+from rovo_reconcile.plan import Change, OrgPlan, Plan, Refusal
 
 __all__ = [
     "SYMBOLS",
@@ -30,6 +30,7 @@ __all__ = [
     "count_phrase",
     "identity",
     "quoted",
+    "refusal_text",
     "render_plan_text",
     "shown",
     "summary_line",
@@ -161,6 +162,9 @@ def summary_line(plan: Plan) -> str:
     counts = plan.summary()
     failed = sum(org.error is not None for org in plan.orgs)
     failure = f"{count_phrase(failed, 'org')} could not be planned." if failed else ""
+    refused = sum(bool(org.refusals) for org in plan.orgs)
+    if refused:
+        failure = f"{failure} Apply will refuse {count_phrase(refused, 'org')}.".lstrip()
     if not any(counts[a] for a in ("create", "update", "delete")):
         if failed:
             return f"No changes in the orgs that could be read; {failure}"
@@ -169,7 +173,7 @@ def summary_line(plan: Plan) -> str:
         f"Plan: {counts['create']} to create, {counts['update']} to update, "
         f"{counts['delete']} to delete; {counts['widens']} widen{'s' if counts['widens'] == 1 else ''} access."
     )
-    return f"{line} {failure}" if failed else line
+    return f"{line} {failure}" if failure else line
 
 
 # ------------------------------------------------------------------ the text plan
@@ -195,9 +199,15 @@ def render_plan_text(plan: Plan, *, color: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
+def refusal_text(refusal: Refusal) -> str:
+    """`apply will refuse: ... (--force overrides)`, the words every renderer uses."""
+    override = " (--force overrides)" if refusal.forceable else ""
+    return f"apply will refuse: {refusal.message}{override}"
+
+
 def _org_lines(org: OrgPlan, paint: _Paint) -> list[str]:
     where = f" ({shown(org.file)})" if org.file else ""
-    lines = [paint("heading", f"org {shown(org.org_id)}{where}")]
+    lines = [paint("heading", f"org {shown(org.title)}{where}")]
     if org.error is not None:
         lines.append(f"  {paint('error', 'error:')} {shown(org.error)}")
     elif not org.changes:
@@ -212,7 +222,9 @@ def _org_lines(org: OrgPlan, paint: _Paint) -> list[str]:
         lines.append(f"  {paint(symbol, symbol)} {rest}{padding}  {effect}{source}")
         for detail in change_details(change):
             lines.append("      " + _paint_marker(detail, paint))
+        lines.extend(f"      note: {shown(note)}" for note in change.notes)
     lines.extend(f"  note: {shown(note)}" for note in org.notes)
+    lines.extend(f"  {paint('error', shown(refusal_text(r)))}" for r in org.refusals)
     return lines
 
 
