@@ -19,7 +19,6 @@ from rovo_reconcile import __version__
 from rovo_reconcile.errors import (
     EXIT_CHANGES,
     EXIT_ERROR,
-    EXIT_GUARD,
     EXIT_OK,
     EXIT_USAGE,
     RovoError,
@@ -31,7 +30,7 @@ if TYPE_CHECKING:
     from rovo_reconcile.loader import LoadedPolicy
     from rovo_reconcile.plan import Plan
 
-__all__ = ["check_reviewed", "main", "plan_exit_code", "read_plan_file", "run"]
+__all__ = ["check_reviewed", "main", "read_plan_file", "run"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -348,7 +347,7 @@ def plan(
     import asyncio
 
     from rovo_reconcile.plan_json import dump_plan
-    from rovo_reconcile.reconcile import compute_plan
+    from rovo_reconcile.reconcile import compute_plan, plan_exit_code
     from rovo_reconcile.targets import resolve_target
 
     day = today(now)
@@ -363,15 +362,6 @@ def plan(
         err=True,
     )
     return plan_exit_code(run.plan, detailed=detailed_exitcode)
-
-
-def plan_exit_code(the_plan: Plan, *, detailed: bool) -> int:
-    """An org that could not be planned (1) outranks a guard refusal (3), then changes (2)."""
-    if any(org.error for org in the_plan.orgs):
-        return EXIT_ERROR
-    if any(org.refusals for org in the_plan.orgs):
-        return EXIT_GUARD
-    return EXIT_CHANGES if detailed and not the_plan.empty else EXIT_OK
 
 
 def _render_plan(the_plan: Plan, fmt: str) -> str:

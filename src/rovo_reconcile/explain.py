@@ -22,10 +22,29 @@ from deepdiff import DeepDiff
 from rovo_reconcile.model import OrgPolicy
 from rovo_reconcile.plan import OrgPlan, Plan, fingerprint, state_value
 
-__all__ = ["explain_reviewed", "explain_stale", "live_as_planned"]
+__all__ = ["explain_reviewed", "explain_stale", "live_as_planned", "reviewed_difference"]
 
 _SHOWN = 120
 """Longest value quoted in a sentence."""
+
+
+def reviewed_difference(digest: str, reviewed: Plan | None, fresh: Plan) -> list[str] | None:
+    """None when `fresh` makes exactly the reviewed changes (`digest`), else why not.
+
+    `reviewed` is the reviewed plan itself when it is at hand; without it only the digest
+    can be compared, and the fresh changes are listed for a reviewer to judge.
+    """
+    if fresh.changes_digest == digest:
+        return None
+    if reviewed is not None and reviewed.changes_digest == digest:
+        return explain_reviewed(reviewed, fresh)
+    lines = ["the reviewed plan itself is not at hand, only its digest; the changes now are:"]
+    lines.extend(
+        f"  org {org.title}: {change.action} {change.key} ({change.effect})"
+        for org in fresh.orgs
+        for change in org.changes
+    )
+    return lines
 
 
 def explain_reviewed(reviewed: Plan, fresh: Plan) -> list[str]:

@@ -13,7 +13,14 @@ from datetime import date
 
 from rovo_reconcile.api.live import LiveOrg
 from rovo_reconcile.clickpath import manual_steps
-from rovo_reconcile.errors import RovoError, UsageError
+from rovo_reconcile.errors import (
+    EXIT_CHANGES,
+    EXIT_ERROR,
+    EXIT_GUARD,
+    EXIT_OK,
+    RovoError,
+    UsageError,
+)
 from rovo_reconcile.guards import check_guards
 from rovo_reconcile.live_state import read_live
 from rovo_reconcile.loader import LoadedPolicy
@@ -37,6 +44,7 @@ __all__ = [
     "apply_refusals",
     "compute_plan",
     "parse_shard",
+    "plan_exit_code",
     "plan_from_live",
     "select_shard",
 ]
@@ -47,6 +55,15 @@ class PlanRun:
     plan: Plan
     live: Mapping[str, LiveOrg | RovoError]
     requests: int
+
+
+def plan_exit_code(plan: Plan, *, detailed: bool) -> int:
+    """An org that could not be planned (1) outranks a guard refusal (3), then changes (2)."""
+    if any(org.error for org in plan.orgs):
+        return EXIT_ERROR
+    if any(org.refusals for org in plan.orgs):
+        return EXIT_GUARD
+    return EXIT_CHANGES if detailed and not plan.empty else EXIT_OK
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
