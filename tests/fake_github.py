@@ -89,6 +89,7 @@ class _Failure:
     status: int
     headers: dict[str, str]
     body: Json
+    path_contains: str
 
 
 def make_zip(files: Mapping[str, bytes | str]) -> bytes:
@@ -319,10 +320,13 @@ class FakeGitHub:
         status: int = 502,
         headers: Mapping[str, str] | None = None,
         message: str = "Server Error",
+        path_contains: str = "",
     ) -> None:
-        """The next `count` API requests (not storage) answer `status` without doing anything."""
+        """The next `count` API requests (not storage) whose path contains `path_contains`
+        answer `status` without doing anything."""
         for _ in range(count):
-            self._failures.append(_Failure(status, dict(headers or {}), {"message": message}))
+            failure = _Failure(status, dict(headers or {}), {"message": message}, path_contains)
+            self._failures.append(failure)
 
     # -- inspecting -------------------------------------------------------------------------
 
@@ -388,8 +392,9 @@ class FakeGitHub:
     def _api(self, handler: Callable[[Request, Any], Response]) -> Handler:
         async def endpoint(request: Request) -> Response:
             body = await self._log(request)
-            if self._failures:
-                failure = self._failures.pop(0)
+            failure = next((f for f in self._failures if f.path_contains in request.url.path), None)
+            if failure is not None:
+                self._failures.remove(failure)
                 return _error(failure.status, failure.body["message"], headers=failure.headers)
             if request.headers.get("authorization") not in (
                 f"Bearer {self.token}",

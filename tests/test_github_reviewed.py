@@ -252,3 +252,18 @@ def test_a_storage_failure_names_the_host_but_not_the_signed_url(
         download_plan(github_client, fake_github.repo, name)
     assert "sig=" not in str(caught.value)
     assert fake_github.token not in str(caught.value)
+
+
+def test_an_artifact_that_cannot_be_fetched_leaves_no_plan(
+    fake_github: FakeGitHub, github_client: GitHubClient
+) -> None:
+    pr = seed(fake_github)
+    fake_github.add_artifact(artifact_name(pr, HEAD), {PLAN_FILE: "{}"})
+    fake_github.fail_next(
+        1, status=403, message="Resource not accessible by integration", path_contains="/actions/"
+    )
+    reviewed = reviewed_plan(github_client, fake_github.repo, MERGE, TARGET)
+    assert reviewed.digest == DIGEST
+    assert reviewed.plan is None
+    assert reviewed.plan_problem is not None
+    assert "HTTP 403: Resource not accessible by integration" in reviewed.plan_problem

@@ -6,8 +6,9 @@ PR -> its metadata (changes digest, the head commit it planned) -> the plan arti
 Every way this chain can break is a `NoReviewedPlan` with its own reason, because each asks a
 different thing of the maintainer: a direct push needs a PR; a missing comment or a plan of an
 older commit needs the plan job to finish on the PR's last commit. The digest in the comment is
-what apply compares; the artifact (the full JSON plan) only explains a difference, so a missing
-or refused artifact leaves `plan=None` with `plan_problem` saying why, never an error.
+what apply compares; the artifact (the full JSON plan) only explains a difference, so a missing,
+expired or refused artifact, or a failure to fetch it, leaves `plan=None` with `plan_problem`
+saying why, never an error.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from rovo_reconcile.github.comments import (
     parse_metadata,
     plan_marker,
 )
-from rovo_reconcile.github.errors import ArtifactError, NoReviewedPlan
+from rovo_reconcile.github.errors import ArtifactError, GitHubError, NoReviewedPlan
 
 __all__ = [
     "MAX_ARTIFACT_BYTES",
@@ -148,7 +149,7 @@ def _plan_of(
         return None, "the plan comment names no artifact"
     try:
         plan = download_plan(client, repo, name, max_bytes=max_bytes)
-    except ArtifactError as e:
+    except GitHubError as e:  # ArtifactError, or e.g. a token without `actions: read`
         return None, str(e)
     if plan is None:
         return None, f"no unexpired artifact named {name}"
