@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.fake_github"]
+"""The fake GitHub API's fixtures (`github_server`, `fake_github`, `github_client`) for every test."""
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "policies"
 TODAY = "2026-11-26"
