@@ -18,6 +18,7 @@ from rovo_reconcile.live_state import read_live
 from rovo_reconcile.loader import LoadedPolicy
 from rovo_reconcile.model import OrgPolicy
 from rovo_reconcile.plan import OrgPlan, Plan, effective_policy, fingerprint, make_plan, state_value
+from rovo_reconcile.progress import OnOrgDone
 from rovo_reconcile.targets import Target
 
 __all__ = ["PlanRun", "compute_plan", "parse_shard", "plan_from_live", "select_shard"]
@@ -115,11 +116,16 @@ def _apps_the_org_has(desired: OrgPolicy, live: LiveOrg) -> tuple[OrgPolicy, tup
 
 
 async def compute_plan(
-    target: Target, policies: Sequence[LoadedPolicy], today: date, *, concurrency: int = 8
+    target: Target,
+    policies: Sequence[LoadedPolicy],
+    today: date,
+    *,
+    concurrency: int = 8,
+    on_done: OnOrgDone | None = None,
 ) -> PlanRun:
-    """Read every org (read-only) and plan it."""
+    """Read every org (read-only) and plan it; `on_done` hears of each org read."""
     org_ids = [p.policy.org.id for p in policies]
-    read = await read_live(target, org_ids, concurrency=concurrency)
+    read = await read_live(target, org_ids, concurrency=concurrency, on_done=on_done)
     return PlanRun(
         plan_from_live(target.label, policies, read.results, today), read.results, read.requests
     )
