@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rovo_reconcile.ack import Ack, AckInvalid, AckSet, load_acks
+from rovo_reconcile.ack import Ack, AckInvalid, AckSet, load_acks, load_acks_if_present
 from rovo_reconcile.errors import EXIT_ERROR, PolicyInvalid
 
 ORG = "6b1f3a0e-5c2d-4f7a-9e88-2d4c1b0a9f13"
@@ -191,7 +191,6 @@ def test_duplicate_acknowledgement(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("", "acks.yaml:1:1: an ack file is a mapping with one key, 'acknowledged'"),
         ("- a\n", "acks.yaml:1:1: an ack file is a mapping with one key, 'acknowledged'"),
         ("acknowledged: yes\n", "acks.yaml:1:15: 'acknowledged' must be a list of entries"),
         ("other: 1\n", "acks.yaml:1:1: missing 'acknowledged', the list of acknowledged drift"),
@@ -200,6 +199,22 @@ def test_duplicate_acknowledgement(tmp_path: Path) -> None:
 def test_wrong_shape(tmp_path: Path, text: str, expected: str) -> None:
     """A file that is not `acknowledged: [...]` says what it should be."""
     assert problems(tmp_path, text)[0].startswith(expected)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "# no drift is acknowledged yet\n", "acknowledged: []\n", "acknowledged:\n#  - org: x\n"],
+)
+def test_a_file_without_entries_acknowledges_nothing(tmp_path: Path, text: str) -> None:
+    """0 bytes, only comments, an empty list, or every entry commented out: no acks, no error."""
+    assert load_acks(write(tmp_path, text)).acks == ()
+
+
+def test_a_missing_file_is_none_only_when_asked(tmp_path: Path) -> None:
+    """`load_acks_if_present` gives None for a missing file, and still checks one that exists."""
+    assert load_acks_if_present(tmp_path / "missing.yaml") is None
+    with pytest.raises(AckInvalid):
+        load_acks_if_present(write(tmp_path, "acknowledged: 3\n"))
 
 
 def test_invalid_ack_file_exits_1(tmp_path: Path) -> None:

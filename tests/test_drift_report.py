@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 
 import pytest
@@ -26,6 +27,7 @@ from rovo_reconcile.render.drift import (
     drift_items,
     drift_summary,
     render_drift,
+    unmatched_acks,
     unused_acks,
 )
 
@@ -121,6 +123,7 @@ def acks() -> AckSet:
             ack(ACME, "ip_allowlist:Office", "office move, SEC-99", date(2026, 10, 31), 6),
             ack(GLOBEX, "mcp.domain:https://gone.example.com/**", "trial", date(2027, 1, 1), 10),
             ack(INITECH, PILOT, "unknowable: the org could not be read", date(2027, 1, 1), 14),
+            ack(ACME, "ip_allowlist:Corporate egres", "a typo", date(2027, 1, 1), 18),
         ),
         "drift-acks.yaml",
     )
@@ -318,3 +321,58 @@ def test_unknown_format_is_refused(plan: Plan) -> None:
     """A format outside FORMATS is a programming error, not a silent text report."""
     with pytest.raises(ValueError, match="unknown drift format 'yaml'"):
         render_drift(plan, AckSet(), TODAY, "yaml")
+
+
+# ------------------------------------------------------------------ acks that match nothing
+
+
+def test_ack_in_a_section_the_policy_does_not_manage_is_unmatched() -> None:
+    """An ack for allowlists in an org whose policy manages none silences nothing: a typo."""
+    state = OrgPolicy(org=Org(id=GLOBEX), mcp=mcp(True))
+    plan = Plan(TARGET, "sha256:0", (make_plan(state, state),))
+    acks = AckSet((ack(GLOBEX, "ip_allowlist:Office", "x", date(2027, 1, 1), 3),), "a.yaml")
+    items = drift_items(plan, acks, TODAY)
+    [found] = unmatched_acks(plan, acks, items)
+    assert found.why == f"the policy of org {GLOBEX} does not manage IP allowlists"
+    assert unused_acks(plan, acks, items) == []
+    assert "unmatched acknowledgement at a.yaml:3" in render_drift(plan, acks, TODAY, "text")
+
+
+def test_ack_for_an_org_without_a_policy_is_unmatched_unless_sharded(plan: Plan) -> None:
+    """An org no policy names is a typo in a full run; in a shard, another shard may hold it."""
+    stray = "00000000-0000-4000-8000-000000000000"
+    acks = AckSet((ack(stray, PILOT, "x", date(2027, 1, 1), 3),), "a.yaml")
+    items = drift_items(plan, acks, TODAY)
+    [found] = unmatched_acks(plan, acks, items)
+    assert found.why == f"no policy file is for org {stray}"
+    assert unmatched_acks(plan, acks, items, sharded=True) == []
+    data = json.loads(render_drift(plan, acks, TODAY, "json", sharded=True))
+    assert data["unmatched_acks"] == []
+    assert data["unused_acks"] == []
+
+
+def test_gone_drift_is_unused_not_unmatched(plan: Plan, acks: AckSet) -> None:
+    """An ack whose drift has gone is 'unused' (delete it), never reported as a typo."""
+    items = drift_items(plan, acks, TODAY)
+    assert [a.line for a in unused_acks(plan, acks, items)] == [10]
+    assert [u.ack.line for u in unmatched_acks(plan, acks, items)] == [18]
+
+
+# ------------------------------------------------------------------ autolinks and colour
+
+
+def test_markdown_shows_domains_and_addresses_in_code_spans(plan: Plan, acks: AckSet) -> None:
+    """GitHub autolinks a bare https:// URL; patterns and addresses are code, never &#42; text."""
+    text = render_drift(plan, acks, TODAY, "markdown")
+    assert "&#42;" not in text
+    assert "`https://rogue.example.net/**`" in text
+    assert "`192.0.2.99/32`" in text
+
+
+def test_colour_changes_nothing_but_the_escapes(plan: Plan, acks: AckSet) -> None:
+    """The coloured text report, with its ANSI escapes removed, is the plain report."""
+    plain = render_drift(plan, acks, TODAY, "text")
+    coloured = render_drift(plan, acks, TODAY, "text", color=True)
+    assert coloured != plain
+    assert "\x1b[31mdrift\x1b[0m" in coloured
+    assert re.sub(r"\x1b\[[0-9;]*m", "", coloured) == plain

@@ -13,6 +13,11 @@ counts again. `live` (the drift report prints it for each item) pins the
 acknowledgement to the live value it was written for: if live drifts further on
 the same key, the new drift counts. Without it, any drift on the key is covered.
 
+A file with no entries means no acknowledgements: `acknowledged: []`, an
+`acknowledged:` with only commented-out entries under it, or an empty file
+(0 bytes, or only comments), so a repository can keep an empty one ready. A
+missing file is the caller's to allow (`load_acks_if_present`).
+
 The file goes through the same YAML safety as a policy (`yaml_source`), and is
 checked by hand rather than with a JSON Schema: five keys do not need one, and
 hand-written messages can say what to write instead. Every problem is reported
@@ -34,7 +39,7 @@ from rovo_reconcile.normalize import normalize_domain
 from rovo_reconcile.problems import ERROR, Problem
 from rovo_reconcile.yaml_source import DataPath, SourceDocument, YamlRejected, load_document
 
-__all__ = ["Ack", "AckInvalid", "AckSet", "load_acks"]
+__all__ = ["Ack", "AckInvalid", "AckSet", "load_acks", "load_acks_if_present"]
 
 _TOP_KEY = "acknowledged"
 _FIELDS = ("org", "key", "reason", "expires", "live")
@@ -108,6 +113,13 @@ def load_acks(path: Path) -> AckSet:
     return AckSet(tuple(acks), doc.file)
 
 
+def load_acks_if_present(path: Path) -> AckSet | None:
+    """`load_acks`, or None when `path` does not exist (a file that exists must be valid)."""
+    if not path.exists() and not path.is_symlink():
+        return None
+    return load_acks(path)
+
+
 class _Checker:
     def __init__(self, doc: SourceDocument, problems: list[Problem]) -> None:
         self.doc = doc
@@ -121,6 +133,8 @@ class _Checker:
 
     def check(self) -> list[Ack]:
         data = self.doc.data
+        if data is None:
+            return []  # empty, or only comments: nothing acknowledged
         if not isinstance(data, dict):
             self.problem(
                 (),
@@ -136,6 +150,8 @@ class _Checker:
             self.problem((), "missing", f"missing {_TOP_KEY!r}, the list of acknowledged drift")
             return []
         entries = data[_TOP_KEY]
+        if entries is None:
+            return []  # `acknowledged:` with every entry commented out
         if not isinstance(entries, list):
             self.problem(
                 (_TOP_KEY,),

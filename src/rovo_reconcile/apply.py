@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -50,11 +50,20 @@ from rovo_reconcile.plan import (
     policy_from_state,
     state_value,
 )
+from rovo_reconcile.progress import OnOrgDone, OrgDone
 from rovo_reconcile.reconcile import apply_refusals
 from rovo_reconcile.targets import Target, open_client
 from rovo_reconcile.write_order import NoSafeOrder, Step, allowlist_steps
 
-__all__ = ["ApplyResult", "Journal", "OrgResult", "Outcome", "apply_plan", "run_apply"]
+__all__ = [
+    "ApplyResult",
+    "Journal",
+    "OrgResult",
+    "Outcome",
+    "apply_plan",
+    "result_without_writes",
+    "run_apply",
+]
 
 Status = Literal["applied", "failed", "skipped"]
 _SETTLING = frozenset({"applying", "removing"})
@@ -101,13 +110,37 @@ class ApplyResult:
         return EXIT_OK
 
 
+def result_without_writes(plan: Plan) -> ApplyResult:
+    """The report of an apply that had nothing to send: the orgs that failed to read, and notes."""
+    return ApplyResult(
+        plan.target,
+        [
+            OrgResult(
+                org.org_id,
+                org.file,
+                exit_code=EXIT_ERROR if org.error is not None else EXIT_OK,
+                message=org.error,
+                notes=org.notes,
+            )
+            for org in plan.orgs
+            if org.error is not None or org.notes
+        ],
+    )
+
+
 class Journal:
     """JSON lines, one per write, each appended with a single write() so lines never interleave."""
 
-    def __init__(self, path: Path, target: str | None = None) -> None:
+    def __init__(
+        self, path: Path, target: str | None = None, context: Mapping[str, str] | None = None
+    ) -> None:
         self.path = path
         self.target = target
         """Named in every line, so one journal can serve several targets."""
+        self.context = dict(context or {})
+        """Merged into every line: where the run happened (commit, run_id, actor, run_url from
+        `run_context.github_context`) and why (`reason` of a forced apply). The keys of the
+        write itself win over a context key of the same name."""
 
     def check_writable(self) -> None:
         """Fail before the first write, not after it, when the journal cannot be appended to."""
@@ -118,6 +151,7 @@ class Journal:
 
     def record(self, org_id: str, key: str, method: str, path: str, status: str) -> None:
         entry = {
+            **self.context,
             "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "org": org_id,
             "key": key,
@@ -160,14 +194,18 @@ async def apply_plan(
     force: bool,
     journal: Journal,
     settle_timeout: float = 300.0,
+    on_done: OnOrgDone | None = None,
 ) -> ApplyResult:
-    """Apply every org of `plan` that has changes; orgs run concurrently."""
+    """Apply every org of `plan` that has changes; orgs run concurrently.
+
+    `on_done` hears of each org as its run ends (for progress on stderr).
+    """
     runs = [
         _OrgRun(client, Endpoints(api_url, org.org_id), org, force, journal, settle_timeout)
         for org in plan.orgs
         if org.changes or org.error
     ]
-    results = await asyncio.gather(*(run.run() for run in runs))
+    results = await asyncio.gather(*(_reported(run, len(runs), on_done) for run in runs))
     untouched = [  # nothing to write, but something the admin must hear, such as steps by hand
         OrgResult(org.org_id, org.file, notes=org.notes)
         for org in plan.orgs
@@ -175,6 +213,19 @@ async def apply_plan(
     ]
     orgs = sorted([*results, *untouched], key=lambda o: o.org_id)
     return ApplyResult(plan.target, orgs)
+
+
+_DONE = {EXIT_OK: "applied", EXIT_GUARD: "refused", EXIT_ERROR: "failed"}
+
+
+async def _reported(run: _OrgRun, total: int, on_done: OnOrgDone | None) -> OrgResult:
+    started = run.client.clock.monotonic()
+    result = await run.run()
+    if on_done is not None:
+        seconds = run.client.clock.monotonic() - started
+        what = _DONE.get(result.exit_code, "failed")
+        on_done(OrgDone(result.org_id, what, seconds, total))
+    return result
 
 
 class _OrgRun:
@@ -540,10 +591,18 @@ class _Failed(Exception):
 
 
 async def run_apply(
-    target: Target, plan: Plan, *, force: bool, journal: Journal, concurrency: int = 8
+    target: Target,
+    plan: Plan,
+    *,
+    force: bool,
+    journal: Journal,
+    concurrency: int = 8,
+    on_done: OnOrgDone | None = None,
 ) -> ApplyResult:
     """Open a write-capable client on `target` and apply `plan`; counts the writes sent."""
     async with open_client(target, read_only=False, concurrency=concurrency) as (client, counter):
-        result = await apply_plan(client, target.api_url, plan, force=force, journal=journal)
+        result = await apply_plan(
+            client, target.api_url, plan, force=force, journal=journal, on_done=on_done
+        )
         result.writes = counter.writes
         return result

@@ -25,10 +25,14 @@ from rovo_reconcile.errors import (
 )
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
     from pathlib import Path
 
+    from rovo_reconcile.ack import AckSet
+    from rovo_reconcile.apply import ApplyResult
     from rovo_reconcile.loader import LoadedPolicy
     from rovo_reconcile.plan import Plan
+    from rovo_reconcile.progress import OrgProgress
 
 __all__ = ["check_reviewed", "main", "read_plan_file", "run"]
 
@@ -147,6 +151,9 @@ def cli() -> None:
     safely, and report drift. Exit codes: 0 ok, 1 error, 2 changes pending or
     drift, 3 refused by a safety guard, 64 usage error.
     """
+    # One colour decision for the run: click would otherwise strip the renderers' ANSI
+    # styles whenever stdout is not a terminal, which FORCE_COLOR asks it not to.
+    click.get_current_context().color = _use_color()
 
 
 @cli.command()
@@ -170,7 +177,7 @@ def validate(paths: tuple[str, ...], fmt: str, strict: bool, now: date | None) -
     from rovo_reconcile.render.report import render_report
 
     result = load_policies(paths, today(now))
-    click.echo(render_report(result, fmt, strict=strict), nl=False)
+    click.echo(render_report(result, fmt, strict=strict, color=_use_color()), nl=False)
     failed = result.errors > 0 or (strict and result.warnings > 0)
     return EXIT_ERROR if failed else EXIT_OK
 
@@ -279,7 +286,34 @@ def _load_valid(paths: tuple[str, ...], day: date, shard: str | None) -> list[Lo
 
 
 def _use_color() -> bool:
-    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    """Colour for stdout: see `color.use_color` (NO_COLOR, FORCE_COLOR, a terminal)."""
+    from rovo_reconcile.color import use_color
+
+    return use_color(sys.stdout.isatty(), os.environ)
+
+
+def _progress() -> AbstractContextManager[OrgProgress]:
+    """Progress of one multi-org phase on stderr; silent when only one org is involved."""
+    from rovo_reconcile.progress import org_progress
+
+    return org_progress(sys.stderr)
+
+
+def _load_acks(ack_file: str | None) -> AckSet:
+    """The `--ack` file; a missing one means no acknowledgements, said once on stderr."""
+    from pathlib import Path
+
+    from rovo_reconcile.ack import AckSet, load_acks_if_present
+
+    if ack_file is None:
+        return AckSet(())
+    acks = load_acks_if_present(Path(ack_file))
+    if acks is None:
+        click.echo(
+            f"rovo-reconcile: note: {ack_file} does not exist; no drift is acknowledged", err=True
+        )
+        return AckSet(())
+    return acks
 
 
 def _write_atomically(path: str, text: str) -> None:
@@ -353,7 +387,12 @@ def plan(
     day = today(now)
     policies = _load_valid(paths, day, shard)
     where = resolve_target(target, api_url, api_key_file, sandbox_db)
-    run = asyncio.run(compute_plan(where, policies, day, concurrency=concurrency, force=force))
+    with _progress() as progress:
+        run = asyncio.run(
+            compute_plan(
+                where, policies, day, concurrency=concurrency, force=force, on_done=progress
+            )
+        )
     click.echo(_render_plan(run.plan, fmt), nl=False)
     if out is not None:
         _write_atomically(out, dump_plan(run.plan))
@@ -403,6 +442,14 @@ def _render_plan(the_plan: Plan, fmt: str) -> str:
     metavar="FILE",
     help="JSON-lines record of every write.",
 )
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="The apply report; json is stable, for machines (the plan then goes to stderr).",
+)
 @target_options
 @now_option
 @shard_option
@@ -413,6 +460,7 @@ def apply(
     yes: bool,
     force: bool,
     journal: str,
+    fmt: str,
     target: str | None,
     api_url: str | None,
     api_key_file: Path | None,
@@ -429,10 +477,10 @@ def apply(
     import asyncio
     from pathlib import Path
 
-    from rovo_reconcile.apply import Journal, run_apply
+    from rovo_reconcile.apply import Journal, result_without_writes, run_apply
     from rovo_reconcile.errors import GuardRefused, UsageError
     from rovo_reconcile.reconcile import compute_plan
-    from rovo_reconcile.render.apply_report import render_apply
+    from rovo_reconcile.run_context import github_context
     from rovo_reconcile.targets import resolve_target
 
     if bool(paths) == bool(plan_file) or (reviewed_file and plan_file):
@@ -450,7 +498,7 @@ def apply(
             "refusing to apply to the default sandbox in CI (CI=true): a pipeline with a missing "
             "--target would report success while changing nothing; pass --target explicitly"
         )
-    the_journal = Journal(Path(journal), where.label)
+    the_journal = Journal(Path(journal), where.label, github_context(os.environ))
     the_journal.check_writable()
     if plan_file is not None:
         the_plan = read_plan_file(plan_file, "--plan")
@@ -464,26 +512,43 @@ def apply(
             )
         day = today(now)
         policies = _load_valid(paths, day, shard)
-        run = asyncio.run(compute_plan(where, policies, day, concurrency=concurrency))
+        with _progress() as progress:
+            run = asyncio.run(
+                compute_plan(where, policies, day, concurrency=concurrency, on_done=progress)
+            )
         the_plan = run.plan
-        click.echo(_render_plan(the_plan, "text"), nl=False)
+        click.echo(_render_plan(the_plan, "text"), nl=False, err=fmt == "json")
         if the_plan.empty:
-            click.echo("Apply: nothing to do; 0 writes sent.")
+            if fmt == "json":
+                _echo_apply(result_without_writes(the_plan), fmt, journal)
+            else:
+                click.echo("Apply: nothing to do; 0 writes sent.")
             return EXIT_OK
         if not any(org.changes for org in the_plan.orgs):
-            return EXIT_ERROR  # only read errors, already shown in the plan
+            if fmt == "json":  # the text plan has shown the read errors already
+                _echo_apply(result_without_writes(the_plan), fmt, journal)
+            return EXIT_ERROR
         if reviewed is not None:
-            check_reviewed(reviewed, the_plan)
+            check_reviewed(reviewed, the_plan, err=fmt == "json")
         elif not yes:
             if not sys.stdin.isatty():
                 raise UsageError("apply needs --yes (or --plan FILE) when not run from a terminal")
-            if not click.confirm(f"Apply these changes to {where.label}?", default=False):
+            question = f"Apply these changes to {where.label}?"
+            if not click.confirm(question, default=False, err=fmt == "json"):
                 click.echo("rovo-reconcile: nothing applied", err=True)
                 return EXIT_OK
-    result = asyncio.run(
-        run_apply(where, the_plan, force=force, journal=the_journal, concurrency=concurrency)
-    )
-    click.echo(render_apply(result, journal=journal), nl=False)
+    with _progress() as progress:
+        result = asyncio.run(
+            run_apply(
+                where,
+                the_plan,
+                force=force,
+                journal=the_journal,
+                concurrency=concurrency,
+                on_done=progress,
+            )
+        )
+    _echo_apply(result, fmt, journal)
     return result.exit_code
 
 
@@ -503,23 +568,37 @@ def read_plan_file(path: str, option: str) -> Plan:
     return load_plan(text, path)
 
 
-def check_reviewed(reviewed: Plan, fresh: Plan) -> None:
-    """Refuse (exit 3, nothing written) unless `fresh` makes exactly the reviewed changes."""
+def check_reviewed(reviewed: Plan, fresh: Plan, *, err: bool = False) -> None:
+    """Refuse (exit 3, nothing written) unless `fresh` makes exactly the reviewed changes;
+    the explanation goes to stderr when stdout carries JSON (`err`)."""
     from rovo_reconcile.errors import GuardRefused
-    from rovo_reconcile.explain import explain_reviewed
+    from rovo_reconcile.explain import reviewed_difference
 
-    if fresh.changes_digest == reviewed.changes_digest:
+    difference = reviewed_difference(reviewed.changes_digest, reviewed, fresh)
+    if difference is None:
         click.echo(
             f"rovo-reconcile: the changes are the reviewed ones ({fresh.changes_digest})", err=True
         )
         return
-    click.echo("The changes differ from the reviewed plan:")
-    for line in explain_reviewed(reviewed, fresh):
-        click.echo(f"  {line}")
+    click.echo("The changes differ from the reviewed plan:", err=err)
+    for line in difference:
+        click.echo(f"  {line}", err=err)
     raise GuardRefused(
         "the changes differ from the reviewed plan, so nothing was written; review a new "
         f"plan (reviewed {reviewed.changes_digest}, now {fresh.changes_digest})"
     )
+
+
+def _echo_apply(result: ApplyResult, fmt: str, journal: str) -> None:
+    """The apply report on stdout: text for people, or the stable JSON report."""
+    if fmt == "json":
+        from rovo_reconcile.render.apply_json import render_apply_json
+
+        click.echo(render_apply_json(result), nl=False)
+        return
+    from rovo_reconcile.render.apply_report import render_apply
+
+    click.echo(render_apply(result, journal=journal), nl=False)
 
 
 @cli.command()
@@ -555,19 +634,23 @@ def drift(
 ) -> int:
     """Report where live differs from the policies (read-only). Exit 2 on drift."""
     import asyncio
-    from pathlib import Path
 
-    from rovo_reconcile.ack import AckSet, load_acks
     from rovo_reconcile.reconcile import compute_plan
     from rovo_reconcile.render.drift import drift_items, render_drift
     from rovo_reconcile.targets import resolve_target
 
     day = today(now)
-    acks = load_acks(Path(ack_file)) if ack_file is not None else AckSet(())
+    acks = _load_acks(ack_file)
     policies = _load_valid(paths, day, shard)
     where = resolve_target(target, api_url, api_key_file, sandbox_db)
-    run = asyncio.run(compute_plan(where, policies, day, concurrency=concurrency))
-    click.echo(render_drift(run.plan, acks, day, fmt), nl=False)
+    with _progress() as progress:
+        run = asyncio.run(
+            compute_plan(where, policies, day, concurrency=concurrency, on_done=progress)
+        )
+    report = render_drift(
+        run.plan, acks, day, fmt, color=fmt == "text" and _use_color(), sharded=shard is not None
+    )
+    click.echo(report, nl=False)
     if any(org.error for org in run.plan.orgs):
         return EXIT_ERROR
     drifted = [item for item in drift_items(run.plan, acks, day) if item.acknowledged is None]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from rovo_reconcile.api.client import AdminClient
 from rovo_reconcile.api.live import LiveOrg, read_org
 from rovo_reconcile.errors import RovoError
+from rovo_reconcile.progress import OnOrgDone, OrgDone
 from rovo_reconcile.targets import Target, open_client
 
 __all__ = ["LiveRead", "read_live", "read_orgs"]
@@ -33,20 +34,39 @@ class LiveRead:
 
 
 async def read_orgs(
-    client: AdminClient, api_url: str, org_ids: Sequence[str]
+    client: AdminClient,
+    api_url: str,
+    org_ids: Sequence[str],
+    *,
+    on_done: OnOrgDone | None = None,
 ) -> dict[str, LiveOrg | RovoError]:
+    """Read every org concurrently; `on_done` hears of each org as its read ends."""
+
     async def one(org_id: str) -> LiveOrg | RovoError:
+        started = client.clock.monotonic()
+        result: LiveOrg | RovoError
         try:
-            return await read_org(client, api_url, org_id)
+            result = await read_org(client, api_url, org_id)
         except RovoError as e:
-            return e
+            result = e
+        if on_done is not None:
+            what = "read failed" if isinstance(result, RovoError) else "read"
+            seconds = client.clock.monotonic() - started
+            on_done(OrgDone(org_id, what, seconds, len(org_ids)))
+        return result
 
     results = await asyncio.gather(*(one(org_id) for org_id in org_ids))
     return dict(zip(org_ids, results, strict=True))
 
 
-async def read_live(target: Target, org_ids: Sequence[str], *, concurrency: int = 8) -> LiveRead:
+async def read_live(
+    target: Target,
+    org_ids: Sequence[str],
+    *,
+    concurrency: int = 8,
+    on_done: OnOrgDone | None = None,
+) -> LiveRead:
     """Read every org; read-only by construction (the transport refuses writes)."""
     async with open_client(target, read_only=True, concurrency=concurrency) as (client, counter):
-        results = await read_orgs(client, target.api_url, org_ids)
+        results = await read_orgs(client, target.api_url, org_ids, on_done=on_done)
         return LiveRead(results, counter.total)

@@ -36,6 +36,7 @@ from rovo_reconcile.plan import (
     make_plan,
     state_value,
 )
+from rovo_reconcile.progress import OnOrgDone
 from rovo_reconcile.targets import Target
 from rovo_reconcile.write_order import NoSafeOrder, allowlist_steps
 
@@ -183,9 +184,10 @@ async def compute_plan(
     *,
     concurrency: int = 8,
     force: bool = False,
+    on_done: OnOrgDone | None = None,
 ) -> PlanRun:
-    """Read every org (read-only) and plan it."""
+    """Read every org (read-only) and plan it; `on_done` hears of each org read."""
     org_ids = [p.policy.org.id for p in policies]
-    read = await read_live(target, org_ids, concurrency=concurrency)
+    read = await read_live(target, org_ids, concurrency=concurrency, on_done=on_done)
     the_plan = plan_from_live(target.label, policies, read.results, today, force=force)
     return PlanRun(the_plan, read.results, read.requests)

@@ -8,20 +8,36 @@ until the day after its `expires` date; from then on it counts again and the
 report says the acknowledgement expired. Whether a drift *widens* access is the
 plan's effect read backwards: the difference that apply would undo.
 
+An acknowledgement that no longer matches any drift is reported too: as
+*unused* when its drift has gone (delete it), and as *unmatched* when it
+cannot have matched anything in this run (a typo: an org no policy names, a
+section the org's policy does not manage, or a key next to a drifting key it
+was surely meant to be), since such an ack silences nothing.
+
 Pure, like every renderer: `today` is a parameter, never the clock.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 from typing import Any, Literal
 
 from rovo_reconcile.ack import Ack, AckSet
+from rovo_reconcile.color import Paint
+from rovo_reconcile.model import (
+    SETTING_API_TOKEN,
+    SETTING_SUPPORTED_DOMAINS,
+    allowlist_key,
+    domain_key,
+    setting_key,
+)
 from rovo_reconcile.plan import Change, Effect, OrgPlan, Plan, allowlist_effect, fingerprint
-from rovo_reconcile.render.plan_markdown import DEFAULT_LIMIT, code_span, md_text
+from rovo_reconcile.render.plan_markdown import DEFAULT_LIMIT, code_span, md_inline, md_text
 from rovo_reconcile.render.plan_text import count_phrase, identity, quoted, shown
 
 __all__ = [
@@ -29,11 +45,13 @@ __all__ = [
     "DriftFormat",
     "DriftItem",
     "DriftSummary",
+    "UnmatchedAck",
     "drift_items",
     "drift_message",
     "drift_summary",
     "live_id",
     "render_drift",
+    "unmatched_acks",
     "unused_acks",
 ]
 
@@ -138,20 +156,41 @@ def drift_message(change: Change) -> str:
     return "; ".join(_drift_parts(change))
 
 
-def _drift_parts(change: Change) -> list[str]:
+@dataclass(frozen=True)
+class _Words:
+    """How a drift sentence shows its parts: the fixed words, domains and addresses, names."""
+
+    prose: Callable[[str], str]
+    value: Callable[[str], str]
+    name: Callable[[str], str]
+
+    def say(self, template: str, **parts: str) -> str:
+        """`template` with `{part}`s filled in; only the template's own words go through `prose`."""
+        return self.prose(template).format(**parts)
+
+
+_PLAIN = _Words(prose=lambda text: text, value=shown, name=quoted)
+_MARKDOWN = _Words(
+    prose=md_text,
+    value=lambda text: code_span(text, in_table=True),  # a code span is never autolinked
+    name=lambda text: md_text(quoted(text)),
+)
+
+
+def _drift_parts(change: Change, w: _Words = _PLAIN) -> list[str]:
     name = identity(change)
     if change.resource == "mcp.settings":
         live, policy = _value(change.before), _value(change.after)
-        return [f"live {shown(name)} is {live}; the policy says {policy}"]
+        return [w.prose(f"live {shown(name)} is {live}; the policy says {policy}")]
     if change.resource == "mcp.domain":
         if change.action == "delete":
-            return [f"live has a domain the policy does not: {shown(name)}"]
-        return [f"live lacks the domain {shown(name)} that the policy allows"]
+            return [w.say("live has a domain the policy does not: {d}", d=w.value(name))]
+        return [w.say("live lacks the domain {d} that the policy allows", d=w.value(name))]
     if change.action == "delete":
-        return [f"live has an allowlist the policy does not: {quoted(name)}"]
+        return [w.say("live has an allowlist the policy does not: {n}", n=w.name(name))]
     if change.action == "create":
-        return [f"the allowlist {quoted(name)} is missing from live"]
-    return _allowlist_drift(quoted(name), change.before, change.after)
+        return [w.say("the allowlist {n} is missing from live", n=w.name(name))]
+    return _allowlist_drift(w.name(name), change.before, change.after, w)
 
 
 def _value(value: Any) -> str:
@@ -160,34 +199,50 @@ def _value(value: Any) -> str:
     return "true" if value else "false"
 
 
-def _allowlist_drift(name: str, live: Mapping[str, Any], policy: Mapping[str, Any]) -> list[str]:
+def _allowlist_drift(
+    name: str, live: Mapping[str, Any], policy: Mapping[str, Any], w: _Words
+) -> list[str]:
     parts = []
     if live["enabled"] != policy["enabled"]:
         how = "enabled" if live["enabled"] else "disabled"
-        parts.append(f"allowlist {name} was {how} outside Git")
-    extra, missing = _extra_missing(live["apps"], policy["apps"])
+        parts.append(w.say(f"allowlist {{n}} was {how} outside Git", n=name))
+    extra, missing = _extra_missing(live["apps"], policy["apps"], w.prose)
     if extra:
-        parts.append(f"live allowlist {name} covers apps the policy does not: {extra}")
+        parts.append(
+            w.say("live allowlist {n} covers apps the policy does not: {x}", n=name, x=extra)
+        )
     if missing:
-        parts.append(f"live allowlist {name} does not cover apps the policy lists: {missing}")
+        parts.append(
+            w.say("live allowlist {n} does not cover apps the policy lists: {x}", n=name, x=missing)
+        )
     if live["allowMobileBypass"] != policy["allowMobileBypass"]:
         if live["allowMobileBypass"]:
-            parts.append(f"live allowlist {name} allows mobile bypass; the policy does not")
+            parts.append(
+                w.say("live allowlist {n} allows mobile bypass; the policy does not", n=name)
+            )
         else:
-            parts.append(f"live allowlist {name} does not allow mobile bypass; the policy does")
-    extra, missing = _extra_missing(live["addresses"], policy["addresses"])
+            parts.append(
+                w.say("live allowlist {n} does not allow mobile bypass; the policy does", n=name)
+            )
+    extra, missing = _extra_missing(live["addresses"], policy["addresses"], w.value)
     if extra:
-        parts.append(f"live allowlist {name} has addresses the policy does not: {extra}")
+        parts.append(
+            w.say("live allowlist {n} has addresses the policy does not: {x}", n=name, x=extra)
+        )
     if missing:
-        parts.append(f"live allowlist {name} lacks addresses the policy lists: {missing}")
-    return parts or [f"live allowlist {name} differs from the policy"]
+        parts.append(
+            w.say("live allowlist {n} lacks addresses the policy lists: {x}", n=name, x=missing)
+        )
+    return parts or [w.say("live allowlist {n} differs from the policy", n=name)]
 
 
-def _extra_missing(live: list[Any], policy: list[Any]) -> tuple[str, str]:
+def _extra_missing(
+    live: list[Any], policy: list[Any], show: Callable[[str], str]
+) -> tuple[str, str]:
     """What live has beyond the policy, and what it lacks, each in canonical order."""
     have, want = set(live), set(policy)
-    extra = ", ".join(shown(str(x)) for x in live if x not in want)
-    missing = ", ".join(shown(str(x)) for x in policy if x not in have)
+    extra = ", ".join(show(shown(str(x))) for x in live if x not in want)
+    missing = ", ".join(show(shown(str(x))) for x in policy if x not in have)
     return extra, missing
 
 
@@ -206,28 +261,126 @@ def unused_acks(plan: Plan, acks: AckSet, items: list[DriftItem]) -> list[Ack]:
     """Acknowledgements for orgs that were read whose drift is gone: they can be deleted.
 
     Orgs outside this run (another shard) or whose live state could not be read
-    say nothing about their acknowledgements.
+    say nothing about their acknowledgements. Those that never matched anything
+    (`unmatched_acks`) are not in this list.
     """
+    unmatched = {id(u.ack) for u in unmatched_acks(plan, acks, items)}
     read = {org.org_id for org in plan.orgs if org.error is None}
     used = {(i.org_id, i.key) for i in items}
-    return [a for a in acks.acks if a.org in read and (a.org, a.key) not in used]
+    return [
+        a
+        for a in acks.acks
+        if a.org in read and (a.org, a.key) not in used and id(a) not in unmatched
+    ]
+
+
+@dataclass(frozen=True)
+class UnmatchedAck:
+    """An acknowledgement that matches no key this run manages: most likely a typo."""
+
+    ack: Ack
+    why: str
+    """Why it matches nothing, as a clause: `the policy of org X does not manage IP allowlists`."""
+
+
+_SETTINGS = {
+    setting_key(SETTING_SUPPORTED_DOMAINS): "allowAtlassianSupportedDomains",
+    setting_key(SETTING_API_TOKEN): "apiToken",
+}
+
+
+def unmatched_acks(
+    plan: Plan, acks: AckSet, items: list[DriftItem], *, sharded: bool = False
+) -> list[UnmatchedAck]:
+    """Acknowledgements that cannot have matched any drift of this run, with the reason.
+
+    An ack names no managed key when its org has no policy (known only when the
+    run is not `sharded`: another shard may hold the org), when the org's policy
+    does not manage the key's section or setting, or when the key is in neither
+    the policy nor the drift but is one letter or so from a key that drifts.
+    Orgs that could not be read say nothing, as for `unused_acks`.
+    """
+    orgs = {org.org_id: org for org in plan.orgs}
+    drifting: dict[str, list[str]] = {}
+    for item in items:
+        drifting.setdefault(item.org_id, []).append(item.key)
+    used = {(i.org_id, i.key) for i in items}
+    found = []
+    for ack in acks.acks:
+        org = orgs.get(ack.org)
+        if org is None:
+            if not sharded:
+                found.append(UnmatchedAck(ack, f"no policy file is for org {ack.org}"))
+            continue
+        if org.error is not None or org.desired is None or (ack.org, ack.key) in used:
+            continue
+        why = _unmanaged(ack.key, org.desired)
+        if why is None and ack.key not in _desired_keys(org.desired):
+            close = difflib.get_close_matches(ack.key, drifting.get(ack.org, []), n=1, cutoff=0.8)
+            why = (
+                f"it is in neither the policy nor the drift; did you mean {close[0]}?"
+                if close
+                else None
+            )
+        if why is not None:
+            found.append(UnmatchedAck(ack, why))
+    return found
+
+
+def _unmanaged(key: str, desired: Mapping[str, Any]) -> str | None:
+    """Why the org's policy leaves `key` alone, or None when the key is in a managed section."""
+    org, mcp = desired.get("org"), desired.get("mcp") or {}
+    if key in _SETTINGS and mcp.get(_SETTINGS[key]) is None:
+        return f"the policy of org {org} does not manage the setting {_SETTINGS[key]}"
+    if key.startswith("mcp.domain:") and mcp.get("domains") is None:
+        return f"the policy of org {org} does not manage MCP domains"
+    if key.startswith("ip_allowlist:") and desired.get("ipAllowlists") is None:
+        return f"the policy of org {org} does not manage IP allowlists"
+    return None
+
+
+def _desired_keys(desired: Mapping[str, Any]) -> set[str]:
+    keys = {
+        key for key, name in _SETTINGS.items() if (desired.get("mcp") or {}).get(name) is not None
+    }
+    keys.update(domain_key(d) for d in (desired.get("mcp") or {}).get("domains") or ())
+    keys.update(allowlist_key(a["name"]) for a in desired.get("ipAllowlists") or ())
+    return keys
 
 
 # ------------------------------------------------------------------ rendering
 
 
 def render_drift(
-    plan: Plan, acks: AckSet, today: date, fmt: str, *, limit: int = DEFAULT_LIMIT
+    plan: Plan,
+    acks: AckSet,
+    today: date,
+    fmt: str,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    color: bool = False,
+    sharded: bool = False,
 ) -> str:
     """The drift report in `fmt` (one of `FORMATS`); every format names the target.
 
     `limit` bounds the Markdown report (for an issue or PR comment); it is cut at
-    a line boundary, least urgent sections first, with a note saying so.
+    a line boundary, least urgent sections first, with a note saying so. `color`
+    adds ANSI styles to the text report, which is otherwise the same. `sharded`
+    says the plan holds only some of the policies' orgs, so an ack for an org
+    outside it is not a typo.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown drift format {fmt!r}; expected one of {', '.join(FORMATS)}")
     items = drift_items(plan, acks, today)
-    report = _Report(plan, acks, items, drift_summary(plan, items), unused_acks(plan, acks, items))
+    report = _Report(
+        plan,
+        acks,
+        items,
+        drift_summary(plan, items),
+        unused_acks(plan, acks, items),
+        unmatched_acks(plan, acks, items, sharded=sharded),
+        Paint(color),
+    )
     if fmt == "json":
         return report.json()
     if fmt == "markdown":
@@ -265,6 +418,8 @@ class _Report:
     items: list[DriftItem]
     summary: DriftSummary
     unused: list[Ack]
+    unmatched: list[UnmatchedAck]
+    paint: Paint
 
     def where(self, ack: Ack) -> str:
         return f"{self.acks.file}:{ack.line}" if self.acks.file else f"line {ack.line}"
@@ -279,6 +434,14 @@ class _Report:
         for org in self.plan.orgs:
             lines.append("")
             lines.extend(self.text_org(org, by_org.get(org.org_id, [])))
+        if self.unmatched:
+            lines.append("")
+            lines.extend(
+                self.paint("yellow", f"unmatched acknowledgement at {self.where(u.ack)}: ")
+                + f"{shown(u.ack.key)} in org {shown(u.ack.org)} matches no managed key "
+                f"({shown(u.why)}); fix or remove it"
+                for u in self.unmatched
+            )
         if self.unused:
             lines.append("")
             lines.extend(
@@ -287,21 +450,25 @@ class _Report:
                 for a in self.unused
             )
         lines.append("")
-        lines.append(_verdict(self.summary))
+        verdict = _verdict(self.summary)
+        lines.append(self.paint("bold-red", verdict) if self.summary.drifted else verdict)
         return "\n".join(lines) + "\n"
 
     def text_org(self, org: OrgPlan, items: list[DriftItem]) -> list[str]:
         where = f" ({shown(org.file)})" if org.file else ""
-        lines = [f"org {shown(org.org_id)}{where}"]
+        paint = self.paint
+        lines = [paint("bold", f"org {shown(org.org_id)}{where}")]
         if org.error is not None:
-            lines.append(f"  error: {shown(org.error)}")
+            lines.append(f"  {paint('bold-red', 'error:')} {shown(org.error)}")
         elif not items:
-            lines.append("  no drift")
+            lines.append(f"  {paint('green', 'no drift')}")
         for item in items:
             label = "drift" if item.drifted else "acknowledged"
-            tag = "  [WIDENS]" if item.widens else ""
+            padding = " " * (12 - len(label))
+            label = paint("red", label) if item.drifted else paint("green", label)
+            tag = f"  {paint('bold-red', '[WIDENS]')}" if item.widens else ""
             first, *more = item.parts or (item.message,)
-            lines.append(f"  {label:<12}  {first}{tag}")
+            lines.append(f"  {label}{padding}  {first}{tag}")
             lines.extend(f"{'':16}{part}" for part in more)
             lines.append(f"{'':16}key {shown(item.key)}, live {item.live}")
             if item.acknowledged is not None:
@@ -353,6 +520,16 @@ class _Report:
                 {"org": a.org, "key": a.key, "line": a.line, "expires": a.expires.isoformat()}
                 for a in self.unused
             ],
+            "unmatched_acks": [
+                {
+                    "org": u.ack.org,
+                    "key": u.ack.key,
+                    "line": u.ack.line,
+                    "expires": u.ack.expires.isoformat(),
+                    "why": u.why,
+                }
+                for u in self.unmatched
+            ],
             "summary": {
                 "orgs": self.summary.orgs,
                 "drifted": self.summary.drifted,
@@ -372,6 +549,7 @@ class _Report:
         for section in (
             self.md_drift,
             self.md_errors,
+            self.md_unmatched,
             self.md_acknowledged,
             self.md_notes,
             self.md_unused,
@@ -390,40 +568,62 @@ class _Report:
                 ack = item.expired_ack
                 status.append(
                     f"acknowledgement expired {ack.expires} ({md_text(self.where(ack))}): "
-                    f"{md_text(ack.reason)}"
+                    f"{md_inline(ack.reason, in_table=True)}"
                 )
             if item.outgrown_ack is not None:
                 status.append(
                     f"live changed since the acknowledgement at "
                     f"{md_text(self.where(item.outgrown_ack))}"
                 )
-            status.append(f"key {md_text(item.key)}, live {code_span(item.live)}")
+            key = (  # names come from people: escaped; patterns and settings: code, never linked
+                md_text(item.key)
+                if item.key.startswith("ip_allowlist:")
+                else code_span(item.key, in_table=True)
+            )
+            status.append(f"key {key}, live {code_span(item.live)}")
             org = code_span(item.org_id, in_table=True)
-            lines.append(f"| {org} | {_md_parts(item)} | {'; '.join(status)} |")
+            lines.append(f"| {org} | {self.md_parts(item)} | {'; '.join(status)} |")
         return [*lines, ""]
+
+    def md_parts(self, item: DriftItem) -> str:
+        """The differences of one item in one table cell, a line each, domains in code spans."""
+        change = self.changes.get((item.org_id, item.key))
+        parts = _drift_parts(change, _MARKDOWN) if change is not None else [md_text(item.message)]
+        return "<br>".join(parts)
+
+    @cached_property
+    def changes(self) -> dict[tuple[str, str], Change]:
+        return {(org.org_id, c.key): c for org in self.plan.orgs for c in org.changes}
 
     def md_errors(self) -> list[str]:
         failed = [(o.org_id, o.error) for o in self.plan.orgs if o.error is not None]
         if not failed:
             return []
-        rows = [f"- {code_span(org)}: {md_text(error)}" for org, error in failed]
+        rows = [f"- {code_span(org)}: {md_inline(error)}" for org, error in failed]
         return ["### Could not be read", "", *rows, ""]
+
+    def md_unmatched(self) -> list[str]:
+        rows = [
+            f"- {md_text(self.where(u.ack))}: {code_span(u.ack.key)} in {code_span(u.ack.org)} "
+            f"matches no managed key ({md_inline(u.why)}); fix or remove it"
+            for u in self.unmatched
+        ]
+        return ["### Acknowledgements that match nothing", "", *rows, ""] if rows else []
 
     def md_acknowledged(self) -> list[str]:
         rows = []
         for item in self.items:
             if (ack := item.acknowledged) is not None:
                 org = code_span(item.org_id, in_table=True)
-                rows.append(
-                    f"| {org} | {_md_parts(item)} | {ack.expires} | {md_text(ack.reason)} |"
-                )
+                reason = md_inline(ack.reason, in_table=True)
+                rows.append(f"| {org} | {self.md_parts(item)} | {ack.expires} | {reason} |")
         if not rows:
             return []
         head = ["### Acknowledged", "", "| org | how live differs | until | reason |"]
         return [*head, "| --- | --- | --- | --- |", *rows, ""]
 
     def md_notes(self) -> list[str]:
-        rows = [f"- {code_span(o.org_id)}: {md_text(n)}" for o in self.plan.orgs for n in o.notes]
+        rows = [f"- {code_span(o.org_id)}: {md_inline(n)}" for o in self.plan.orgs for n in o.notes]
         return ["### Notes", "", *rows, ""] if rows else []
 
     def md_unused(self) -> list[str]:
@@ -453,11 +653,6 @@ class _Report:
         target = code_span(self.plan.target)
         scope = count_phrase(s.orgs, "org")
         return f"**rovo-reconcile drift** for target {target}: {', '.join(parts)} ({scope})."
-
-
-def _md_parts(item: DriftItem) -> str:
-    """The differences of one item in one table cell, a line each."""
-    return "<br>".join(md_text(part) for part in item.parts or (item.message,))
 
 
 def _ack_json(ack: Ack | None) -> dict[str, str | None] | None:

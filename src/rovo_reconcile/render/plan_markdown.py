@@ -14,7 +14,10 @@ so nothing from them may close a fence, end a `<details>` or inject HTML:
   backtick and `|` are `\\u` escapes, so a name is never markup anywhere;
 - text in a fence or code span is literal; the fence is longer than any run of
   backticks inside it, and control characters are escaped (no stray newlines);
-- text in Markdown or HTML context is escaped with character references.
+- text in Markdown or HTML context is escaped with character references;
+- domain patterns, addresses and URLs are shown in code spans, never as
+  escaped text: GitHub autolinks a bare `https://...` and the link swallows the
+  character references (`https://x.example/&#42;&#42;` becomes a broken link).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ __all__ = [
     "MIN_LIMIT",
     "code_span",
     "html_safe_quoted",
+    "md_inline",
     "md_text",
     "render_plan_markdown",
 ]
@@ -67,6 +71,23 @@ def md_text(text: str) -> str:
     A reference renders as the character itself and never as structure.
     """
     return _MD_SPECIAL.sub(lambda m: f"&#{ord(m.group())};", shown(text))
+
+
+_URL = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*://|www\.)\S*[^\s,;:.!?)\]'\"]")
+"""A URL or domain pattern in free text; trailing punctuation is the sentence's, not the URL's."""
+
+
+def md_inline(text: str, *, in_table: bool = False) -> str:
+    """Free text (a note, an error, a reason) for Markdown: like `md_text`, with every URL or
+    domain pattern in it shown as a code span, which GitHub never autolinks."""
+    text = shown(text)
+    out, at = [], 0
+    for match in _URL.finditer(text):
+        out.append(md_text(text[at : match.start()]))
+        out.append(code_span(match.group(), in_table=in_table))
+        at = match.end()
+    out.append(md_text(text[at:]))
+    return "".join(out)
 
 
 def code_span(text: str, *, in_table: bool = False) -> str:
@@ -273,7 +294,7 @@ def _org_block(org: OrgPlan, reverts: Reverts) -> str:
     where = f" ({md_text(org.file)})" if org.file else ""
     name = f"{md_text(org.title)}{where}"  # HTML <summary>: no Markdown code spans
     if org.error is not None:
-        return f"- **{name}: could not be planned:** {md_text(org.error)}"
+        return f"- **{name}: could not be planned:** {md_inline(org.error)}"
     widens = sum(c.effect == "widens" for c in org.changes)
     counts = count_phrase(len(org.changes), "change") if org.changes else "no changes"
     if widens:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from rovo_reconcile.color import Paint
 from rovo_reconcile.loader import PolicySet
 from rovo_reconcile.problems import Problem
 
@@ -12,12 +13,13 @@ __all__ = ["FORMATS", "render_report"]
 FORMATS = ("text", "json", "github")
 
 
-def render_report(result: PolicySet, fmt: str, *, strict: bool = False) -> str:
+def render_report(result: PolicySet, fmt: str, *, strict: bool = False, color: bool = False) -> str:
+    """The report in `fmt`; `color` adds ANSI styles to the text format, which is otherwise identical."""
     if fmt == "json":
         return _json(result, strict)
     if fmt == "github":
         return _github(result)
-    return _text(result)
+    return _text(result, Paint(color))
 
 
 def _summary(result: PolicySet) -> str:
@@ -29,13 +31,21 @@ def _summary(result: PolicySet) -> str:
     return f"{files} policy {noun} checked: {verdict} ({errors}, {warnings})"
 
 
-def _text(result: PolicySet) -> str:
+_SEVERITY_STYLE = {"error": "bold-red", "warning": "bold-yellow"}
+
+
+def _text(result: PolicySet, paint: Paint) -> str:
     lines = []
     for p in result.problems:
-        lines.append(f"{p.file}:{p.line}:{p.column}: {p.severity}: {p.message} [{p.code}]")
+        where = paint("bold", f"{p.file}:{p.line}:{p.column}:")
+        severity = paint(_SEVERITY_STYLE.get(p.severity, "bold"), f"{p.severity}:")
+        lines.append(f"{where} {severity} {p.message} {paint('dim', f'[{p.code}]')}")
         if p.hint:
-            lines.append(f"    hint: {p.hint}")
-    lines.append(_summary(result))
+            lines.append(f"    {paint('dim', 'hint:')} {p.hint}")
+    summary = _summary(result)
+    if result.errors:
+        summary = paint("red", summary)
+    lines.append(summary)
     return "\n".join(lines) + "\n"
 
 
