@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,12 +12,12 @@ from ruamel.yaml import YAML
 
 from rovo_reconcile.ack import load_acks
 
+from .action_runner import ACTION, install_tool, run_action_step
 from .conftest import ROOT, CliRunner
 
 TEMPLATE = ROOT / "examples" / "policy-repo"
 WORKFLOWS = ROOT / ".github" / "workflows"
 TEMPLATE_WORKFLOWS = TEMPLATE / ".github" / "workflows"
-ACTION = ROOT / "action.yml"
 WORKFLOW_FILES = sorted([*WORKFLOWS.glob("*.yml"), *TEMPLATE_WORKFLOWS.glob("*.yml")])
 CALLER_FILES = sorted(TEMPLATE_WORKFLOWS.glob("*.yml"))
 TEMPLATE_POLICIES = sorted((TEMPLATE / "policies").glob("*.y*ml"))
@@ -107,37 +105,11 @@ def _run_action_step(
     tmp_path: Path, exit_code: int = 0, **inputs: str
 ) -> tuple[int, list[str], str]:
     """Run the action's `run` step as GitHub would, with a fake tool that records its argv."""
-    action = _load(ACTION)
-    declared = action["inputs"]
-    values = {name: str(spec.get("default", "")) for name, spec in declared.items()}
-    values.update({k.replace("_", "-"): v for k, v in inputs.items()})
-    step = next(s for s in action["runs"]["steps"] if s.get("id") == "run")
-    env = {}
-    for name, expression in step["env"].items():
-        match = re.fullmatch(r"\$\{\{ inputs\.([a-z-]+) \}\}", expression)
-        assert match, f"env {name} is not a plain input: {expression}"
-        env[name] = values[match.group(1)]
     argv_file = tmp_path / "argv"
-    tool = tmp_path / "rovo-reconcile-venv" / "bin" / "rovo-reconcile"
-    tool.parent.mkdir(parents=True, exist_ok=True)
-    tool.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > "{argv_file}"\nexit {exit_code}\n')
-    tool.chmod(0o755)
-    output = tmp_path / "github_output"
-    output.write_text("")
-    proc = subprocess.run(
-        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
-        env={
-            "PATH": os.environ["PATH"],
-            "RUNNER_TEMP": str(tmp_path),
-            "GITHUB_OUTPUT": str(output),
-            **env,
-        },
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    install_tool(tmp_path, f'#!/bin/sh\nprintf "%s\\n" "$@" > "{argv_file}"\nexit {exit_code}\n')
+    result = run_action_step(tmp_path, {k.replace("_", "-"): v for k, v in inputs.items()})
     argv = argv_file.read_text().splitlines() if argv_file.exists() else []
-    return proc.returncode, argv, output.read_text()
+    return result.code, argv, result.output
 
 
 def test_action_builds_the_command_line_from_inputs(tmp_path: Path) -> None:
@@ -157,7 +129,7 @@ def test_action_passes_a_forced_reason_as_one_argument_and_never_expands_it(tmp_
     _, argv, _ = _run_action_step(
         tmp_path, command="apply", force="true", reason=reason, args="--concurrency 2"
     )
-    assert argv[-5:] == ["--force", "--reason", reason, "--concurrency", "2"]
+    assert argv[-5:] == ["--reason", reason, "--force", "--concurrency", "2"]
     assert not (tmp_path / "pwned").exists()
 
 

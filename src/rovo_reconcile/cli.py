@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import date
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, ClassVar
 
 import click
 
 from rovo_reconcile import __version__
+from rovo_reconcile.cli_options import (
+    load_ack_file,
+    load_valid,
+    now_option,
+    shard_option,
+    target_options,
+    today,
+)
 from rovo_reconcile.errors import (
     EXIT_CHANGES,
     EXIT_ERROR,
@@ -28,81 +36,11 @@ if TYPE_CHECKING:
     from contextlib import AbstractContextManager
     from pathlib import Path
 
-    from rovo_reconcile.ack import AckSet
     from rovo_reconcile.apply import ApplyResult
-    from rovo_reconcile.loader import LoadedPolicy
     from rovo_reconcile.plan import Plan
     from rovo_reconcile.progress import OrgProgress
 
 __all__ = ["check_reviewed", "main", "read_plan_file", "run"]
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _as_path(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Path | None:
-    from pathlib import Path
-
-    return Path(value) if value is not None else None
-
-
-def today(now: date | None) -> date:
-    """--now, else $ROVO_RECONCILE_NOW, else the local date: the day expiry dates are compared with."""
-    return now or date.today()
-
-
-now_option = click.option(
-    "--now",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
-    default=None,
-    envvar="ROVO_RECONCILE_NOW",
-    metavar="YYYY-MM-DD",
-    callback=lambda _ctx, _param, value: value.date() if value is not None else None,
-    help="Pin today's date for expiry dates [default: $ROVO_RECONCILE_NOW or today].",
-)
-
-
-def target_options(command: F) -> F:
-    """--target, --api-url, --api-key-file, --sandbox-db and --concurrency (DESIGN.md section 4)."""
-    options = [
-        click.option(
-            "--target",
-            type=click.Choice(["sandbox", "atlassian"]),
-            default=None,
-            help="Where live state lives [default: sandbox, or $ROVO_RECONCILE_TARGET].",
-        ),
-        click.option(
-            "--api-url",
-            default=None,
-            metavar="URL",
-            help="Admin API base URL for the atlassian target [default: $ROVO_RECONCILE_API_URL "
-            "or https://api.atlassian.com]; implies --target atlassian.",
-        ),
-        click.option(
-            "--api-key-file",
-            type=click.Path(dir_okay=False),
-            callback=_as_path,
-            default=None,
-            help="File holding the Admin API key (without it, the key comes from "
-            "$ATLASSIAN_ADMIN_API_KEY).",
-        ),
-        click.option(
-            "--sandbox-db",
-            type=click.Path(dir_okay=False),
-            callback=_as_path,
-            default=None,
-            help="SQLite file of the sandbox target [default: .rovo-reconcile/sandbox.db].",
-        ),
-        click.option(
-            "--concurrency",
-            type=click.IntRange(1, 64),
-            default=8,
-            show_default=True,
-            help="Cap on API requests in flight.",
-        ),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
 
 
 class _LazyGroup(click.Group):
@@ -112,6 +50,10 @@ class _LazyGroup(click.Group):
         "emulator": (
             "rovo_reconcile.emulator.command:emulator",
             "Run a local emulator of the Atlassian Admin API.",
+        ),
+        "github": (
+            "rovo_reconcile.github.command:github",
+            "Run the plan, apply or drift job of a GitHub Actions workflow.",
         ),
     }
 
@@ -259,32 +201,6 @@ def export(
     return EXIT_OK
 
 
-shard_option = click.option(
-    "--shard",
-    default=None,
-    metavar="K/N",
-    help="Keep the K-th of N deterministic slices of the orgs (a CI matrix over thousands of orgs).",
-)
-
-
-def _load_valid(paths: tuple[str, ...], day: date, shard: str | None) -> list[LoadedPolicy]:
-    """Load policies for plan, apply and drift; any invalid file stops the run (exit 1)."""
-    from rovo_reconcile.errors import PolicyInvalid
-    from rovo_reconcile.loader import load_policies
-    from rovo_reconcile.reconcile import parse_shard, select_shard
-    from rovo_reconcile.render.report import render_report
-
-    result = load_policies(paths, day)
-    if result.errors:
-        click.echo(render_report(result, "text"), nl=False, err=True)
-        raise PolicyInvalid("the policies are invalid; nothing was read or written")
-    for problem in result.problems:
-        click.echo(
-            f"{problem.file}:{problem.line}:{problem.column}: warning: {problem.message}", err=True
-        )
-    return select_shard(result.policies, parse_shard(shard))
-
-
 def _use_color() -> bool:
     """Colour for stdout: see `color.use_color` (NO_COLOR, FORCE_COLOR, a terminal)."""
     from rovo_reconcile.color import use_color
@@ -297,23 +213,6 @@ def _progress() -> AbstractContextManager[OrgProgress]:
     from rovo_reconcile.progress import org_progress
 
     return org_progress(sys.stderr)
-
-
-def _load_acks(ack_file: str | None) -> AckSet:
-    """The `--ack` file; a missing one means no acknowledgements, said once on stderr."""
-    from pathlib import Path
-
-    from rovo_reconcile.ack import AckSet, load_acks_if_present
-
-    if ack_file is None:
-        return AckSet(())
-    acks = load_acks_if_present(Path(ack_file))
-    if acks is None:
-        click.echo(
-            f"rovo-reconcile: note: {ack_file} does not exist; no drift is acknowledged", err=True
-        )
-        return AckSet(())
-    return acks
 
 
 def _write_atomically(path: str, text: str) -> None:
@@ -385,7 +284,7 @@ def plan(
     from rovo_reconcile.targets import resolve_target
 
     day = today(now)
-    policies = _load_valid(paths, day, shard)
+    policies = load_valid(paths, day, shard)
     where = resolve_target(target, api_url, api_key_file, sandbox_db)
     with _progress() as progress:
         run = asyncio.run(
@@ -511,7 +410,7 @@ def apply(
                 f"the reviewed plan was made for target {reviewed.target}, not {where.label}"
             )
         day = today(now)
-        policies = _load_valid(paths, day, shard)
+        policies = load_valid(paths, day, shard)
         with _progress() as progress:
             run = asyncio.run(
                 compute_plan(where, policies, day, concurrency=concurrency, on_done=progress)
@@ -640,8 +539,8 @@ def drift(
     from rovo_reconcile.targets import resolve_target
 
     day = today(now)
-    acks = _load_acks(ack_file)
-    policies = _load_valid(paths, day, shard)
+    acks = load_ack_file(ack_file)
+    policies = load_valid(paths, day, shard)
     where = resolve_target(target, api_url, api_key_file, sandbox_db)
     with _progress() as progress:
         run = asyncio.run(

@@ -1,8 +1,16 @@
 """The GitHub glue: the sticky PR plan comment, the reviewed-plan lookup and the drift issue.
 
 Each job of `rovo-reconcile github` builds a `GitHubContext` from the environment, opens one
-`GitHubClient`, and calls the functions here; nothing here imports click or renders a plan.
-Tests run all of it against `tests/fake_github.py` over a loopback socket.
+`GitHubClient`, and calls the library modules below, which neither print nor render a plan.
+The job modules and the command are the CLI layer of GitHub Actions: they print the plan or
+report, write $GITHUB_OUTPUT and the job summary, and return an exit code. Tests run all of
+it against `tests/fake_github.py` over a loopback socket.
+
+    command.py    the click group `rovo-reconcile github plan|apply|drift`
+    plan_job.py   PR: validate, plan with guards, sticky comment, summary, JSON plan artifact
+    apply_job.py  merge: apply exactly the reviewed plan; dispatch: forced apply with a reason
+    drift_job.py  nightly: one labelled issue opened, updated and closed with drift
+    stamp.py      the commit, run and time line
 
     context.py   GITHUB_* variables, $GITHUB_OUTPUT, $GITHUB_STEP_SUMMARY
     client.py    httpx: auth, pagination, bounded retries, artifact download

@@ -118,12 +118,12 @@ def render_plan_markdown(
     limit: int = DEFAULT_LIMIT,
     preface: str = "",
     full_plan_at: str = FULL_PLAN_AT,
-    reverts: Reverts = frozenset(),
+    reverts: Reverts | None = None,
 ) -> str:
     """The plan as a PR comment of at most `limit` characters.
 
     `preface` (Markdown the caller vouches for: a marker, the commit, the run) goes first;
-    `reverts` tells apart changes that undo live drift from those the PR itself makes.
+    `reverts`, when known, tells apart changes that undo live drift from those the PR makes.
     Guard refusals and widening changes are kept before any per-org detail is.
     """
     if limit < MIN_LIMIT:
@@ -209,8 +209,8 @@ def _refusals(plan: Plan) -> str:
     return "### :no_entry: Apply will refuse\n\n" + "\n".join(items)
 
 
-def _origin(org: OrgPlan, change: Change, reverts: Reverts) -> str:
-    if not reverts:
+def _origin(org: OrgPlan, change: Change, reverts: Reverts | None) -> str:
+    if reverts is None:
         return ""
     if (org.org_id, change.key) in reverts:
         return " *(reverts live drift)*"
@@ -218,7 +218,7 @@ def _origin(org: OrgPlan, change: Change, reverts: Reverts) -> str:
 
 
 def _widening(
-    items: list[tuple[OrgPlan, Change]], budget: int, full_plan_at: str, reverts: Reverts
+    items: list[tuple[OrgPlan, Change]], budget: int, full_plan_at: str, reverts: Reverts | None
 ) -> str:
     """The widening table, clipped to `budget` characters with a note when it had to be."""
     if not items:
@@ -242,7 +242,7 @@ def _widening(
     return text
 
 
-def _widening_row(org: OrgPlan, change: Change, reverts: Reverts) -> str:
+def _widening_row(org: OrgPlan, change: Change, reverts: Reverts | None) -> str:
     title = f"{SYMBOLS[change.action]} {change_title(change, quote=html_safe_quoted)}"
     why = _why(change)
     change_cell = code_span(_clip(title), in_table=True) + (f" {why}" if why else "")
@@ -290,7 +290,7 @@ def _widening_note(count: int, full_plan_at: str) -> str:
     )
 
 
-def _org_block(org: OrgPlan, reverts: Reverts) -> str:
+def _org_block(org: OrgPlan, reverts: Reverts | None) -> str:
     where = f" ({md_text(org.file)})" if org.file else ""
     name = f"{md_text(org.title)}{where}"  # HTML <summary>: no Markdown code spans
     if org.error is not None:
@@ -307,7 +307,7 @@ def _org_block(org: OrgPlan, reverts: Reverts) -> str:
     )
 
 
-def _diff_lines(org: OrgPlan, reverts: Reverts) -> Iterable[str]:
+def _diff_lines(org: OrgPlan, reverts: Reverts | None) -> Iterable[str]:
     for change in org.changes:
         effect = "[WIDENS]" if change.effect == "widens" else f"[{change.effect}]"
         source = f"  {shown(change.source)}" if change.source else ""

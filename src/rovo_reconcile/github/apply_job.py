@@ -1,0 +1,167 @@
+"""The merge job (`rovo-reconcile github apply`): apply exactly what was reviewed, or nothing.
+
+On a push to the default branch, the commit is traced back to the PR merged as it and the
+plan reviewed there (`reviewed.reviewed_plan`); the policies of the commit are planned
+afresh, and written only when the fresh change set has the reviewed digest. Anything else
+(a direct push, a plan of an older commit, live or `main` changed since review) writes
+nothing and exits 3 with the reason and, where the reviewed plan is at hand, a structural
+diff of the two change sets.
+
+On `workflow_dispatch` there is no review to hold the run to: it is the maintainers' route
+for a refused apply, behind the protected environment's reviewers, and must carry a reason,
+which goes into every journal line with the commit, run and actor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import click
+
+from rovo_reconcile.apply import Journal, run_apply
+from rovo_reconcile.errors import EXIT_ERROR, EXIT_GUARD, EXIT_OK, RovoError, UsageError
+from rovo_reconcile.explain import reviewed_difference
+from rovo_reconcile.github.client import GitHubClient
+from rovo_reconcile.github.context import GitHubContext, append_summary, set_output
+from rovo_reconcile.github.errors import NoReviewedPlan
+from rovo_reconcile.github.reviewed import ReviewedPlan, reviewed_plan
+from rovo_reconcile.github.stamp import stamp
+from rovo_reconcile.loader import load_policies
+from rovo_reconcile.plan import Plan
+from rovo_reconcile.plan_json import load_plan
+from rovo_reconcile.reconcile import compute_plan
+from rovo_reconcile.render.apply_report import render_apply
+from rovo_reconcile.render.plan_text import render_plan_text
+from rovo_reconcile.render.report import render_report
+from rovo_reconcile.run_context import github_context
+from rovo_reconcile.targets import Target
+
+__all__ = ["ApplyJob", "run_apply_job"]
+
+
+@dataclass(frozen=True)
+class ApplyJob:
+    paths: Sequence[str]
+    target: Target
+    today: date
+    journal: Path
+    force: bool = False
+    reason: str | None = None
+    concurrency: int = 8
+    bot_login: str = "github-actions[bot]"
+
+
+def run_apply_job(ctx: GitHubContext, job: ApplyJob, env: Mapping[str, str]) -> int:
+    head = f"#### rovo-reconcile apply · `{job.target.label}`\n\n{stamp(ctx, ctx.sha, datetime.now(UTC))}"
+    dispatched = ctx.event_name == "workflow_dispatch"
+    if dispatched and not (job.reason or "").strip():
+        raise UsageError("a dispatched apply needs --reason: it is recorded in the journal")
+    if job.force and not dispatched:
+        raise UsageError("--force is only for the workflow_dispatch route, with a --reason")
+    reviewed: ReviewedPlan | None = None
+    if not dispatched:
+        try:
+            reviewed = _reviewed(ctx, job)
+        except NoReviewedPlan as e:
+            return _finish(ctx, e.exit_code, f"{head}\n\n**Nothing was applied:** {e}")
+    checked = load_policies(job.paths, job.today)
+    if checked.errors:
+        click.echo(render_report(checked, "github"), nl=False)
+        return _finish(
+            ctx, EXIT_ERROR, f"{head}\n\n**Nothing was applied:** the policies are invalid."
+        )
+    context = github_context(env) | ({"reason": job.reason} if job.reason else {})
+    journal = Journal(job.journal, job.target.label, context)
+    journal.check_writable()
+    run = asyncio.run(
+        compute_plan(job.target, checked.policies, job.today, concurrency=job.concurrency)
+    )
+    plan = run.plan
+    click.echo(render_plan_text(plan), nl=False)
+    why = _origin(reviewed, job)
+    if plan.empty:
+        return _finish(ctx, EXIT_OK, f"{head}\n\n{why}\n\nNothing to apply: live matches.")
+    if not any(org.changes for org in plan.orgs):
+        return _finish(
+            ctx,
+            EXIT_ERROR,
+            f"{head}\n\nNo org could be planned:\n\n{_fenced(render_plan_text(plan))}",
+        )
+    if reviewed is not None:
+        difference = reviewed_difference(reviewed.digest, _reviewed_plan(reviewed), plan)
+        if difference is not None:
+            text = "\n".join(difference)
+            click.echo(
+                f"The changes differ from the plan reviewed on PR #{reviewed.pr_number}:\n{text}"
+            )
+            return _finish(
+                ctx,
+                EXIT_GUARD,
+                f"{head}\n\n**Nothing was applied:** the changes differ from the plan reviewed on "
+                f"PR #{reviewed.pr_number}. Review a new plan (a PR), or re-run apply through "
+                f"`workflow_dispatch` with a reason.\n\n{_fenced(text)}",
+            )
+    result = asyncio.run(
+        run_apply(job.target, plan, force=job.force, journal=journal, concurrency=job.concurrency)
+    )
+    report = render_apply(result, journal=str(job.journal))
+    click.echo(report, nl=False)
+    return _finish(ctx, result.exit_code, f"{head}\n\n{why}\n\n{_fenced(report)}")
+
+
+def _reviewed(ctx: GitHubContext, job: ApplyJob) -> ReviewedPlan:
+    if not ctx.sha:
+        raise UsageError("GITHUB_SHA is not set: run this command in GitHub Actions")
+    with GitHubClient.from_context(ctx) as gh:
+        found = reviewed_plan(
+            gh, ctx.require_repository(), ctx.sha, job.target.label, job.bot_login
+        )
+    click.echo(
+        f"rovo-reconcile: applying the plan reviewed on PR #{found.pr_number} "
+        f"(commit {found.head_sha[:12]}, {found.digest})",
+        err=True,
+    )
+    if found.plan_problem:
+        click.echo(
+            f"rovo-reconcile: note: {found.plan_problem}; only the digest is compared", err=True
+        )
+    return found
+
+
+def _reviewed_plan(reviewed: ReviewedPlan) -> Plan | None:
+    """The reviewed plan from its artifact, trusted only when it has the comment's digest."""
+    if reviewed.plan is None:
+        return None
+    try:
+        plan = load_plan(json.dumps(reviewed.plan), "the plan artifact")
+    except RovoError as e:
+        click.echo(f"rovo-reconcile: note: {e}", err=True)
+        return None
+    return plan if plan.changes_digest == reviewed.digest else None
+
+
+def _origin(reviewed: ReviewedPlan | None, job: ApplyJob) -> str:
+    if reviewed is not None:
+        return f"Applying the plan reviewed on PR #{reviewed.pr_number} (`{reviewed.digest}`)."
+    forced = " with `--force`" if job.force else ""
+    return f"Dispatched by hand{forced}; reason: {json.dumps(job.reason, ensure_ascii=False)}."
+
+
+def _fenced(text: str) -> str:
+    fence = "`" * max(
+        3, 1 + max((len(run) for run in text.split() if set(run) == {"`"}), default=0)
+    )
+    return f"{fence}text\n{text.rstrip()}\n{fence}"
+
+
+def _finish(ctx: GitHubContext, code: int, summary: str) -> int:
+    append_summary(ctx, summary + "\n")
+    set_output(ctx, "exit-code", str(code))
+    if code == EXIT_GUARD:
+        click.echo(f"::error title=rovo-reconcile apply::{summary.splitlines()[-1][:500]}")
+    return code

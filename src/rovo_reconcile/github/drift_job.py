@@ -1,0 +1,79 @@
+"""The nightly job (`rovo-reconcile github drift`): one issue that lives exactly as long as drift.
+
+Unacknowledged drift opens a labelled issue, or updates the open one with tonight's report;
+when live matches again (or every difference is acknowledged) the issue is closed with a
+comment saying when. An org that could not be read is reported in the issue too, but never
+closes it: drift that cannot be seen is not drift that has gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+import click
+
+from rovo_reconcile.ack import AckSet
+from rovo_reconcile.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
+from rovo_reconcile.github.client import GitHubClient
+from rovo_reconcile.github.context import GitHubContext, append_summary, set_output
+from rovo_reconcile.github.issues import DEFAULT_LABEL, close_issue, drift_marker, upsert_issue
+from rovo_reconcile.github.stamp import stamp
+from rovo_reconcile.loader import LoadedPolicy
+from rovo_reconcile.reconcile import compute_plan
+from rovo_reconcile.render.drift import drift_items, render_drift
+from rovo_reconcile.targets import Target
+
+__all__ = ["DriftJob", "run_drift_job"]
+
+ISSUE_LIMIT = 60_000
+"""GitHub refuses issue bodies over 65,536 characters; the stamp and marker need the rest."""
+
+
+@dataclass(frozen=True)
+class DriftJob:
+    policies: Sequence[LoadedPolicy]
+    target: Target
+    today: date
+    acks: AckSet
+    label: str = DEFAULT_LABEL
+    concurrency: int = 8
+
+
+def run_drift_job(ctx: GitHubContext, job: DriftJob) -> int:
+    run = asyncio.run(
+        compute_plan(job.target, job.policies, job.today, concurrency=job.concurrency)
+    )
+    plan = run.plan
+    click.echo(render_drift(plan, job.acks, job.today, "text"), nl=False)
+    drifted = [i for i in drift_items(plan, job.acks, job.today) if i.acknowledged is None]
+    failed = any(org.error for org in plan.orgs)
+    when = stamp(ctx, ctx.sha, datetime.now(UTC))
+    report = render_drift(plan, job.acks, job.today, "markdown", limit=ISSUE_LIMIT)
+    append_summary(ctx, f"{when}\n\n{report}")
+    marker = drift_marker(job.target.label)
+    repo = ctx.require_repository()
+    with GitHubClient.from_context(ctx) as gh:
+        if drifted or failed:
+            title = _title(len(drifted), failed, job.target.label)
+            action, number = upsert_issue(gh, repo, job.label, marker, title, f"{when}\n\n{report}")
+            click.echo(f"rovo-reconcile: drift issue #{number} {action}", err=True)
+        else:
+            closed = close_issue(
+                gh, repo, job.label, marker, f"Live matches the policies again ({when})."
+            )
+            if closed is not None:
+                click.echo(f"rovo-reconcile: drift issue #{closed} closed", err=True)
+    code = EXIT_ERROR if failed else EXIT_CHANGES if drifted else EXIT_OK
+    set_output(ctx, "drift-count", str(len(drifted)))
+    return code
+
+
+def _title(drifted: int, failed: bool, target: str) -> str:
+    if drifted:
+        what = f"{drifted} difference{'' if drifted == 1 else 's'} between live and the policies"
+    else:
+        what = "some orgs could not be read for the drift check"
+    return f"rovo-reconcile drift: {what} ({target})"
