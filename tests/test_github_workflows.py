@@ -58,9 +58,12 @@ class Repo:
     runner_temp: Path
 
     def write(self, body: str, *, base: bool = False) -> None:
+        self.write_file("acme.yaml", body, base=base)
+
+    def write_file(self, name: str, body: str, *, base: bool = False) -> None:
         folder = self.root / (".rovo-reconcile-base/policies" if base else "policies")
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "acme.yaml").write_text(body, encoding="utf-8")
+        (folder / name).write_text(body, encoding="utf-8")
 
 
 @pytest.fixture
@@ -363,3 +366,28 @@ def test_the_drift_issue_opens_updates_and_closes(
     assert "Live matches the policies again" in str(
         fake_github.comments_on(issue["number"])[-1]["body"]
     )
+
+
+def test_a_plan_too_long_for_a_comment_keeps_every_widening_change_and_links_the_rest(
+    repo: Repo, fake_github: FakeGitHub, emulator: Emulator
+) -> None:
+    (repo.root / "policies" / "acme.yaml").unlink()
+    for n in range(60):
+        addresses = ", ".join(f"52.{n}.{i}.0/24" for i in range(40))
+        repo.write_file(
+            f"org-{n:02d}.yaml",
+            f"apiVersion: rovo-reconcile/v1\nkind: OrgPolicy\norg: {{id: org-big-{n:02d}}}\n"
+            "mcp: {domains: [https://app.example.com/**]}\n"
+            f"ipAllowlists: [{{name: Office, enabled: true, apps: [jira], addresses: [{addresses}]}}]\n",
+        )
+    pr = fake_github.add_pull(head_sha=HEAD)
+    result, outputs, summary = plan(repo, fake_github, emulator, pr)
+    assert result.code == 0, result.stderr
+    assert "[60/60]" in result.stderr  # progress, one line per org
+    body = str(the_comment(fake_github, pr)["body"])
+    assert len(body) <= 65_535
+    assert body.count("| `+ mcp.domain https://app.example.com/**`") == 60
+    assert "were cut to stay under GitHub's comment size limit" in body
+    assert "[the job summary](https://github.com/acme/policies/actions/runs/4242)" in body
+    assert f"the artifact `rovo-reconcile-plan-{pr}-{HEAD}`" in body
+    assert summary.count("<details>") == 60  # the summary holds the whole plan

@@ -10,6 +10,7 @@ it against `tests/fake_github.py` over a loopback socket.
     plan_job.py   PR: validate, plan with guards, sticky comment, summary, JSON plan artifact
     apply_job.py  merge: apply exactly the reviewed plan; dispatch: forced apply with a reason
     drift_job.py  nightly: one labelled issue opened, updated and closed with drift
+    phases.py     read-and-plan and apply, with per-org progress on stderr
     stamp.py      the commit, run and time line
 
     context.py   GITHUB_* variables, $GITHUB_OUTPUT, $GITHUB_STEP_SUMMARY

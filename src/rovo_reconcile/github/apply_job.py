@@ -14,7 +14,6 @@ which goes into every journal line with the commit, run and actor.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,18 +22,18 @@ from pathlib import Path
 
 import click
 
-from rovo_reconcile.apply import Journal, run_apply
+from rovo_reconcile.apply import Journal
 from rovo_reconcile.errors import EXIT_ERROR, EXIT_GUARD, EXIT_OK, RovoError, UsageError
 from rovo_reconcile.explain import reviewed_difference
 from rovo_reconcile.github.client import GitHubClient
 from rovo_reconcile.github.context import GitHubContext, append_summary, set_output
 from rovo_reconcile.github.errors import NoReviewedPlan
+from rovo_reconcile.github.phases import apply_with_progress, read_and_plan
 from rovo_reconcile.github.reviewed import ReviewedPlan, reviewed_plan
 from rovo_reconcile.github.stamp import stamp
 from rovo_reconcile.loader import load_policies
 from rovo_reconcile.plan import Plan
 from rovo_reconcile.plan_json import load_plan
-from rovo_reconcile.reconcile import compute_plan
 from rovo_reconcile.render.apply_report import render_apply
 from rovo_reconcile.render.plan_text import render_plan_text
 from rovo_reconcile.render.report import render_report
@@ -78,9 +77,7 @@ def run_apply_job(ctx: GitHubContext, job: ApplyJob, env: Mapping[str, str]) -> 
     context = github_context(env) | ({"reason": job.reason} if job.reason else {})
     journal = Journal(job.journal, job.target.label, context)
     journal.check_writable()
-    run = asyncio.run(
-        compute_plan(job.target, checked.policies, job.today, concurrency=job.concurrency)
-    )
+    run = read_and_plan(job.target, checked.policies, job.today, job.concurrency)
     plan = run.plan
     click.echo(render_plan_text(plan), nl=False)
     why = _origin(reviewed, job)
@@ -106,8 +103,8 @@ def run_apply_job(ctx: GitHubContext, job: ApplyJob, env: Mapping[str, str]) -> 
                 f"PR #{reviewed.pr_number}. Review a new plan (a PR), or re-run apply through "
                 f"`workflow_dispatch` with a reason.\n\n{_fenced(text)}",
             )
-    result = asyncio.run(
-        run_apply(job.target, plan, force=job.force, journal=journal, concurrency=job.concurrency)
+    result = apply_with_progress(
+        job.target, plan, force=job.force, journal=journal, concurrency=job.concurrency
     )
     report = render_apply(result, journal=str(job.journal))
     click.echo(report, nl=False)

@@ -8,7 +8,6 @@ closes it: drift that cannot be seen is not drift that has gone.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -20,9 +19,9 @@ from rovo_reconcile.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 from rovo_reconcile.github.client import GitHubClient
 from rovo_reconcile.github.context import GitHubContext, append_summary, set_output
 from rovo_reconcile.github.issues import DEFAULT_LABEL, close_issue, drift_marker, upsert_issue
+from rovo_reconcile.github.phases import read_and_plan
 from rovo_reconcile.github.stamp import stamp
 from rovo_reconcile.loader import LoadedPolicy
-from rovo_reconcile.reconcile import compute_plan
 from rovo_reconcile.render.drift import drift_items, render_drift
 from rovo_reconcile.targets import Target
 
@@ -43,9 +42,7 @@ class DriftJob:
 
 
 def run_drift_job(ctx: GitHubContext, job: DriftJob) -> int:
-    run = asyncio.run(
-        compute_plan(job.target, job.policies, job.today, concurrency=job.concurrency)
-    )
+    run = read_and_plan(job.target, job.policies, job.today, job.concurrency)
     plan = run.plan
     click.echo(render_drift(plan, job.acks, job.today, "text"), nl=False)
     drifted = [i for i in drift_items(plan, job.acks, job.today) if i.acknowledged is None]

@@ -13,7 +13,6 @@ could carry out (exit 0 or 2).
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,12 +27,13 @@ from rovo_reconcile.github.client import GitHubClient
 from rovo_reconcile.github.comments import format_metadata, plan_marker, upsert_comment
 from rovo_reconcile.github.context import GitHubContext, PullRequest, append_summary, set_output
 from rovo_reconcile.github.errors import GitHubError
+from rovo_reconcile.github.phases import read_and_plan
 from rovo_reconcile.github.reviewed import PLAN_FILE, artifact_name
 from rovo_reconcile.github.stamp import stamp
 from rovo_reconcile.loader import PolicySet, load_policies
 from rovo_reconcile.plan import Plan
 from rovo_reconcile.plan_json import dump_plan
-from rovo_reconcile.reconcile import compute_plan, plan_exit_code, plan_from_live
+from rovo_reconcile.reconcile import plan_exit_code, plan_from_live
 from rovo_reconcile.render.plan_markdown import md_text, render_plan_markdown
 from rovo_reconcile.render.report import render_report
 from rovo_reconcile.targets import API_KEY_ENV, Target
@@ -73,7 +73,9 @@ def run_plan_job(ctx: GitHubContext, job: PlanJob, env: Mapping[str, str]) -> in
         )
     now = datetime.now(UTC)
     head = _head(ctx, pr, job.target.label, now)
-    outcome = _plan(job, head, pr, env)
+    summary = f"[the job summary]({ctx.run_url})" if ctx.run_url else "the job summary"
+    where = f"in {summary} and in the artifact `{artifact_name(pr.number, pr.head_sha)}`"
+    outcome = _plan(job, head, pr, env, where)
     artifact = None
     if outcome.plan is not None:
         job.out_dir.mkdir(parents=True, exist_ok=True)
@@ -104,7 +106,8 @@ def _head(ctx: GitHubContext, pr: PullRequest, label: str, now: datetime) -> str
     return f"#### rovo-reconcile plan · `{label}`\n\n{stamp(ctx, pr.head_sha, now)}"
 
 
-def _plan(job: PlanJob, head: str, pr: PullRequest, env: Mapping[str, str]) -> _Outcome:
+def _plan(job: PlanJob, head: str, pr: PullRequest, env: Mapping[str, str], where: str) -> _Outcome:
+    """`where`: where the full plan is, for a comment cut to GitHub's size limit."""
     checked = load_policies(job.paths, job.today)
     annotations = render_report(checked, "github")
     if annotations.strip():
@@ -118,9 +121,7 @@ def _plan(job: PlanJob, head: str, pr: PullRequest, env: Mapping[str, str]) -> _
     ):
         return _no_key(head, pr)
     try:
-        run = asyncio.run(
-            compute_plan(job.target, checked.policies, job.today, concurrency=job.concurrency)
-        )
+        run = read_and_plan(job.target, checked.policies, job.today, job.concurrency)
     except RovoError as e:
         text = (
             f"{head}\n\n**The plan failed:** {md_text(str(e))}\n\nMerging will not apply anything."
@@ -129,7 +130,6 @@ def _plan(job: PlanJob, head: str, pr: PullRequest, env: Mapping[str, str]) -> _
     plan = run.plan
     reverts = _reverts(job, plan, run.live) if job.base_dir is not None else None
     preface = f"{head}\n\n{_on_merge(plan)}"
-    where = "in the job summary of this run and in the plan artifact"
     body = render_plan_markdown(plan, preface=preface, full_plan_at=where, reverts=reverts)
     full = render_plan_markdown(
         plan, preface=preface, full_plan_at=where, reverts=reverts, limit=SUMMARY_LIMIT
