@@ -381,7 +381,7 @@ def test_a_plan_too_long_for_a_comment_keeps_every_widening_change_and_links_the
             f"ipAllowlists: [{{name: Office, enabled: true, apps: [jira], addresses: [{addresses}]}}]\n",
         )
     pr = fake_github.add_pull(head_sha=HEAD)
-    result, outputs, summary = plan(repo, fake_github, emulator, pr)
+    result, _outputs, summary = plan(repo, fake_github, emulator, pr)
     assert result.code == 0, result.stderr
     assert "[60/60]" in result.stderr  # progress, one line per org
     body = str(the_comment(fake_github, pr)["body"])
