@@ -28,6 +28,7 @@ from rovo_reconcile.explain import reviewed_difference
 from rovo_reconcile.github.client import GitHubClient
 from rovo_reconcile.github.context import GitHubContext, append_summary, set_output
 from rovo_reconcile.github.errors import NoReviewedPlan
+from rovo_reconcile.github.log import annotation, inert
 from rovo_reconcile.github.phases import apply_with_progress, read_and_plan
 from rovo_reconcile.github.reviewed import ReviewedPlan, reviewed_plan
 from rovo_reconcile.github.stamp import stamp
@@ -35,6 +36,7 @@ from rovo_reconcile.loader import load_policies
 from rovo_reconcile.plan import Plan
 from rovo_reconcile.plan_json import load_plan
 from rovo_reconcile.render.apply_report import render_apply
+from rovo_reconcile.render.plan_markdown import fenced
 from rovo_reconcile.render.plan_text import render_plan_text
 from rovo_reconcile.render.report import render_report
 from rovo_reconcile.run_context import github_context
@@ -67,7 +69,7 @@ def run_apply_job(ctx: GitHubContext, job: ApplyJob, env: Mapping[str, str]) -> 
         try:
             reviewed = _reviewed(ctx, job)
         except NoReviewedPlan as e:
-            return _finish(ctx, e.exit_code, f"{head}\n\n**Nothing was applied:** {e}")
+            return _finish(ctx, e.exit_code, f"{head}\n\n**Nothing was applied:** {e}", str(e))
     checked = load_policies(job.paths, job.today)
     if checked.errors:
         click.echo(render_report(checked, "github"), nl=False)
@@ -79,7 +81,7 @@ def run_apply_job(ctx: GitHubContext, job: ApplyJob, env: Mapping[str, str]) -> 
     journal.check_writable()
     run = read_and_plan(job.target, checked.policies, job.today, job.concurrency)
     plan = run.plan
-    click.echo(render_plan_text(plan), nl=False)
+    click.echo(inert(render_plan_text(plan)), nl=False)
     why = _origin(reviewed, job)
     if plan.empty:
         return _finish(ctx, EXIT_OK, f"{head}\n\n{why}\n\nNothing to apply: live matches.")
@@ -87,28 +89,33 @@ def run_apply_job(ctx: GitHubContext, job: ApplyJob, env: Mapping[str, str]) -> 
         return _finish(
             ctx,
             EXIT_ERROR,
-            f"{head}\n\nNo org could be planned:\n\n{_fenced(render_plan_text(plan))}",
+            f"{head}\n\nNo org could be planned:\n\n{fenced(render_plan_text(plan))}",
         )
     if reviewed is not None:
         difference = reviewed_difference(reviewed.digest, _reviewed_plan(reviewed), plan)
         if difference is not None:
             text = "\n".join(difference)
             click.echo(
-                f"The changes differ from the plan reviewed on PR #{reviewed.pr_number}:\n{text}"
+                inert(
+                    f"The changes differ from the plan reviewed on PR #{reviewed.pr_number}:\n{text}"
+                ),
+                nl=False,
             )
             return _finish(
                 ctx,
                 EXIT_GUARD,
                 f"{head}\n\n**Nothing was applied:** the changes differ from the plan reviewed on "
                 f"PR #{reviewed.pr_number}. Review a new plan (a PR), or re-run apply through "
-                f"`workflow_dispatch` with a reason.\n\n{_fenced(text)}",
+                f"`workflow_dispatch` with a reason.\n\n{fenced(text)}",
+                f"the changes differ from the plan reviewed on PR #{reviewed.pr_number}; "
+                "nothing was applied",
             )
     result = apply_with_progress(
         job.target, plan, force=job.force, journal=journal, concurrency=job.concurrency
     )
     report = render_apply(result, journal=str(job.journal))
-    click.echo(report, nl=False)
-    return _finish(ctx, result.exit_code, f"{head}\n\n{why}\n\n{_fenced(report)}")
+    click.echo(inert(report), nl=False)
+    return _finish(ctx, result.exit_code, f"{head}\n\n{why}\n\n{fenced(report)}")
 
 
 def _reviewed(ctx: GitHubContext, job: ApplyJob) -> ReviewedPlan:
@@ -149,16 +156,10 @@ def _origin(reviewed: ReviewedPlan | None, job: ApplyJob) -> str:
     return f"Dispatched by hand{forced}; reason: {json.dumps(job.reason, ensure_ascii=False)}."
 
 
-def _fenced(text: str) -> str:
-    fence = "`" * max(
-        3, 1 + max((len(run) for run in text.split() if set(run) == {"`"}), default=0)
-    )
-    return f"{fence}text\n{text.rstrip()}\n{fence}"
-
-
-def _finish(ctx: GitHubContext, code: int, summary: str) -> int:
+def _finish(ctx: GitHubContext, code: int, summary: str, refused: str | None = None) -> int:
+    """The job summary and outputs on every path; `refused` also becomes an annotation."""
     append_summary(ctx, summary + "\n")
     set_output(ctx, "exit-code", str(code))
-    if code == EXIT_GUARD:
-        click.echo(f"::error title=rovo-reconcile apply::{summary.splitlines()[-1][:500]}")
+    if refused is not None:
+        click.echo(annotation("error", "rovo-reconcile apply", refused))
     return code

@@ -19,6 +19,7 @@ from rovo_reconcile.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 from rovo_reconcile.github.client import GitHubClient
 from rovo_reconcile.github.context import GitHubContext, append_summary, set_output
 from rovo_reconcile.github.issues import DEFAULT_LABEL, close_issue, drift_marker, upsert_issue
+from rovo_reconcile.github.log import inert
 from rovo_reconcile.github.phases import read_and_plan
 from rovo_reconcile.github.stamp import stamp
 from rovo_reconcile.loader import LoadedPolicy
@@ -44,7 +45,7 @@ class DriftJob:
 def run_drift_job(ctx: GitHubContext, job: DriftJob) -> int:
     run = read_and_plan(job.target, job.policies, job.today, job.concurrency)
     plan = run.plan
-    click.echo(render_drift(plan, job.acks, job.today, "text"), nl=False)
+    click.echo(inert(render_drift(plan, job.acks, job.today, "text")), nl=False)
     drifted = [i for i in drift_items(plan, job.acks, job.today) if i.acknowledged is None]
     failed = any(org.error for org in plan.orgs)
     when = stamp(ctx, ctx.sha, datetime.now(UTC))

@@ -13,7 +13,6 @@ could carry out (exit 0 or 2).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -27,6 +26,7 @@ from rovo_reconcile.github.client import GitHubClient
 from rovo_reconcile.github.comments import format_metadata, plan_marker, upsert_comment
 from rovo_reconcile.github.context import GitHubContext, PullRequest, append_summary, set_output
 from rovo_reconcile.github.errors import GitHubError
+from rovo_reconcile.github.log import annotation
 from rovo_reconcile.github.phases import read_and_plan
 from rovo_reconcile.github.reviewed import PLAN_FILE, artifact_name
 from rovo_reconcile.github.stamp import stamp
@@ -34,7 +34,7 @@ from rovo_reconcile.loader import PolicySet, load_policies
 from rovo_reconcile.plan import Plan
 from rovo_reconcile.plan_json import dump_plan
 from rovo_reconcile.reconcile import plan_exit_code, plan_from_live
-from rovo_reconcile.render.plan_markdown import md_text, render_plan_markdown
+from rovo_reconcile.render.plan_markdown import fenced, md_text, render_plan_markdown
 from rovo_reconcile.render.report import render_report
 from rovo_reconcile.targets import API_KEY_ENV, Target
 
@@ -164,14 +164,13 @@ def _on_merge(plan: Plan) -> str:
 
 
 def _invalid(head: str, checked: PolicySet) -> _Outcome:
-    report = render_report(checked, "text")
-    fence = "`" * max(3, 1 + max((len(r) for r in re.findall(r"`+", report)), default=0))
     text = (
         f"{head}\n\n**The policies are invalid**: {checked.errors} error(s), "
         f"{checked.warnings} warning(s); nothing was planned and merging will not apply anything."
-        f" The errors are also annotated on the changed lines.\n\n{fence}text\n{report}{fence}"
+        " The errors are also annotated on the changed lines.\n\n"
     )
-    return _Outcome(EXIT_ERROR, text[:60_000], text)
+    report = render_report(checked, "text")
+    return _Outcome(EXIT_ERROR, text + fenced(report[:55_000]), text + fenced(report))
 
 
 def _no_key(head: str, pr: PullRequest) -> _Outcome:
@@ -185,7 +184,7 @@ def _no_key(head: str, pr: PullRequest) -> _Outcome:
         f"{head}\n\n**Cannot plan without the read key:** {why}, so live state could not be "
         f"read and nothing was planned; merging will not apply anything. {fix}"
     )
-    click.echo(f"::error title=rovo-reconcile::cannot plan without the read key: {why}")
+    click.echo(annotation("error", "rovo-reconcile", f"cannot plan without the read key: {why}"))
     return _Outcome(EXIT_ERROR, text, text)
 
 

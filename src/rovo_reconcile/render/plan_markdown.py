@@ -41,6 +41,7 @@ __all__ = [
     "FULL_PLAN_AT",
     "MIN_LIMIT",
     "code_span",
+    "fenced",
     "html_safe_quoted",
     "md_inline",
     "md_text",
@@ -99,6 +100,13 @@ def code_span(text: str, *, in_table: bool = False) -> str:
     fence = "`" * (longest + 1)
     pad = " " if text[:1] in ("`", " ") or text[-1:] in ("`", " ") else ""
     return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def fenced(text: str, info: str = "text") -> str:
+    """`text` in a fenced code block longer than any run of backticks inside it."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{info}\n{text.rstrip(chr(10))}\n{fence}"
 
 
 def _clip(text: str) -> str:

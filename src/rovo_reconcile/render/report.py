@@ -8,7 +8,7 @@ from rovo_reconcile.color import Paint
 from rovo_reconcile.loader import PolicySet
 from rovo_reconcile.problems import Problem
 
-__all__ = ["FORMATS", "render_report"]
+__all__ = ["FORMATS", "escape_data", "escape_property", "render_report"]
 
 FORMATS = ("text", "json", "github")
 
@@ -92,7 +92,7 @@ def _github(result: PolicySet) -> str:
     for p in result.problems:
         message = p.message + (f" (hint: {p.hint})" if p.hint else "")
         props = ",".join(
-            f"{k}={_escape_property(v)}"
+            f"{k}={escape_property(v)}"
             for k, v in (
                 ("file", p.file),
                 ("line", str(p.line)),
@@ -100,14 +100,16 @@ def _github(result: PolicySet) -> str:
                 ("title", p.code),
             )
         )
-        lines.append(f"::{p.severity} {props}::{_escape_data(message)}")
+        lines.append(f"::{p.severity} {props}::{escape_data(message)}")
     lines.append(_summary(result))
     return "\n".join(lines) + "\n"
 
 
-def _escape_data(text: str) -> str:
+def escape_data(text: str) -> str:
+    """A workflow command's message: `%`, CR and LF escaped as GitHub's runner expects."""
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
-def _escape_property(text: str) -> str:
-    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+def escape_property(text: str) -> str:
+    """A workflow command's property value (`file=`, `title=`): also `:` and `,`."""
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
