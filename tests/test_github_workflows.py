@@ -16,6 +16,7 @@ import pytest
 from rovo_reconcile.github.comments import parse_metadata
 
 from .action_runner import StepResult, install_tool, real_tool, run_action_step
+from .conftest import CliRunner
 from .emulator_fixture import Emulator, start_emulator
 from .fake_github import FakeGitHub, github_env, parse_github_output
 
@@ -391,3 +392,19 @@ def test_a_plan_too_long_for_a_comment_keeps_every_widening_change_and_links_the
     assert "[the job summary](https://github.com/acme/policies/actions/runs/4242)" in body
     assert f"the artifact `rovo-reconcile-plan-{pr}-{HEAD}`" in body
     assert summary.count("<details>") == 60  # the summary holds the whole plan
+
+
+@pytest.mark.parametrize("job", ["plan", "apply", "drift"])
+def test_outside_github_actions_a_job_stops_before_reading_anything(
+    cli: CliRunner, repo: Repo, job: str
+) -> None:
+    env = dict.fromkeys(
+        ("GITHUB_REPOSITORY", "GITHUB_TOKEN", "GITHUB_EVENT_PATH", "GITHUB_SHA"), ""
+    )
+    result = cli("github", job, "policies/", "--target", "sandbox", cwd=repo.root, env=env)
+    assert result.code == 64
+    assert "GITHUB_REPOSITORY is not set: `rovo-reconcile github` runs inside GitHub Actions" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr
+    assert not (repo.root / ".rovo-reconcile").exists(), "nothing was read or written"

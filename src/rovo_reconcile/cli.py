@@ -20,6 +20,7 @@ from rovo_reconcile.cli_options import (
     load_ack_file,
     load_valid,
     now_option,
+    refuse_default_sandbox_in_ci,
     shard_option,
     target_options,
     today,
@@ -388,15 +389,7 @@ def apply(
             "not both and not neither"
         )
     where = resolve_target(target, api_url, api_key_file, sandbox_db)
-    if (
-        where.name == "sandbox"
-        and not where.explicit
-        and os.environ.get("CI", "").lower() == "true"
-    ):
-        raise GuardRefused(
-            "refusing to apply to the default sandbox in CI (CI=true): a pipeline with a missing "
-            "--target would report success while changing nothing; pass --target explicitly"
-        )
+    refuse_default_sandbox_in_ci(where)
     the_journal = Journal(Path(journal), where.label, github_context(os.environ))
     the_journal.check_writable()
     if plan_file is not None:

@@ -14,11 +14,13 @@ if TYPE_CHECKING:
 
     from rovo_reconcile.ack import AckSet
     from rovo_reconcile.loader import LoadedPolicy
+    from rovo_reconcile.targets import Target
 
 __all__ = [
     "load_ack_file",
     "load_valid",
     "now_option",
+    "refuse_default_sandbox_in_ci",
     "shard_option",
     "target_options",
     "today",
@@ -134,3 +136,21 @@ def load_ack_file(ack_file: str | None) -> AckSet:
         )
         return AckSet(())
     return acks
+
+
+def refuse_default_sandbox_in_ci(where: Target) -> None:
+    """DESIGN section 4: no apply to the default sandbox when CI=true and no --target was given,
+    or a pipeline with a missing setting would report success while changing nothing."""
+    import os
+
+    from rovo_reconcile.errors import GuardRefused
+
+    if (
+        where.name == "sandbox"
+        and not where.explicit
+        and os.environ.get("CI", "").lower() == "true"
+    ):
+        raise GuardRefused(
+            "refusing to apply to the default sandbox in CI (CI=true): a pipeline with a missing "
+            "--target would report success while changing nothing; pass --target explicitly"
+        )

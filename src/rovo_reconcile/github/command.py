@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,11 +18,15 @@ from rovo_reconcile.cli_options import (
     load_ack_file,
     load_valid,
     now_option,
+    refuse_default_sandbox_in_ci,
     shard_option,
     target_options,
     today,
 )
 from rovo_reconcile.github.issues import DEFAULT_LABEL
+
+if TYPE_CHECKING:
+    from rovo_reconcile.github.context import GitHubContext
 
 __all__ = ["github"]
 
@@ -30,9 +35,26 @@ __all__ = ["github"]
 def github() -> None:
     """Run the plan, apply or drift job of a GitHub Actions workflow.
 
-    Each reads the GITHUB_* variables, writes $GITHUB_OUTPUT and the job summary, and
-    talks to the GitHub API with $GITHUB_TOKEN. See examples/policy-repo/README.md.
+    Run by the composite action (action.yml) inside GitHub Actions, which sets what they read:
+    GITHUB_REPOSITORY, GITHUB_TOKEN (the GitHub API at GITHUB_API_URL), GITHUB_EVENT_NAME,
+    GITHUB_EVENT_PATH, GITHUB_SHA, GITHUB_RUN_ID, GITHUB_ACTOR, and the files GITHUB_OUTPUT
+    and GITHUB_STEP_SUMMARY. The Atlassian key comes from $ATLASSIAN_ADMIN_API_KEY. Exit codes
+    as everywhere: 0 ok, 1 error, 2 changes or drift, 3 refused, 64 usage.
     """
+
+
+def _context(*needed: str) -> GitHubContext:
+    """The job's GitHub context, refused before anything is read when it is not a GitHub job."""
+    from rovo_reconcile.errors import UsageError
+    from rovo_reconcile.github.context import GitHubContext
+
+    for name in needed:
+        if not os.environ.get(name, "").strip():
+            raise UsageError(
+                f"{name} is not set: `rovo-reconcile github` runs inside GitHub Actions "
+                "(see `rovo-reconcile github --help`)"
+            )
+    return GitHubContext.from_env(os.environ)
 
 
 @github.command(short_help="Plan a pull request and keep its sticky comment up to date.")
@@ -67,11 +89,10 @@ def plan(
 
     Exit 0 no changes, 2 changes, 3 apply would refuse, 1 invalid policies or an error.
     """
-    from rovo_reconcile.github.context import GitHubContext
     from rovo_reconcile.github.plan_job import PlanJob, run_plan_job
     from rovo_reconcile.targets import resolve_target
 
-    ctx = GitHubContext.from_env(os.environ)
+    ctx = _context("GITHUB_REPOSITORY", "GITHUB_TOKEN", "GITHUB_EVENT_PATH")
     where = resolve_target(target, api_url, api_key_file, sandbox_db)
     job = PlanJob(paths, where, today(now), out_dir, base_dir, concurrency)
     return run_plan_job(ctx, job, os.environ)
@@ -88,7 +109,11 @@ def plan(
     help="JSON-lines record of every write.",
 )
 @click.option("--force", is_flag=True, help="Pass the forceable guards (workflow_dispatch only).")
-@click.option("--reason", default=None, help="Why this run was dispatched; journalled.")
+@click.option(
+    "--reason",
+    default=None,
+    help="Why this run was started by hand (required on workflow_dispatch); journalled.",
+)
 @now_option
 def apply(
     paths: tuple[str, ...],
@@ -102,14 +127,19 @@ def apply(
     reason: str | None,
     now: date | None,
 ) -> int:
-    """On a push: apply only the changes reviewed on the PR merged as $GITHUB_SHA (else exit
-    3, nothing written). On workflow_dispatch: apply the branch with --reason (and --force)."""
+    """Apply on merge exactly what the pull request's reviewers saw.
+
+    On a push: find the PR merged as $GITHUB_SHA, its plan comment (by the bot, for the PR's
+    last commit) and the plan artifact; plan afresh and apply only when the changes_digest is
+    the reviewed one, else write nothing and exit 3 saying why. On workflow_dispatch: apply
+    the checkout with a required --reason (and --force for the forceable guards).
+    """
     from rovo_reconcile.github.apply_job import ApplyJob, run_apply_job
-    from rovo_reconcile.github.context import GitHubContext
     from rovo_reconcile.targets import resolve_target
 
-    ctx = GitHubContext.from_env(os.environ)
+    ctx = _context("GITHUB_REPOSITORY", "GITHUB_TOKEN", "GITHUB_EVENT_NAME", "GITHUB_SHA")
     where = resolve_target(target, api_url, api_key_file, sandbox_db)
+    refuse_default_sandbox_in_ci(where)
     job = ApplyJob(paths, where, today(now), journal, force, reason, concurrency)
     return run_apply_job(ctx, job, os.environ)
 
@@ -140,11 +170,10 @@ def drift(
     shard: str | None,
 ) -> int:
     """Report drift; open, update or close the drift issue. Exit 2 on drift, 1 on an error."""
-    from rovo_reconcile.github.context import GitHubContext
     from rovo_reconcile.github.drift_job import DriftJob, run_drift_job
     from rovo_reconcile.targets import resolve_target
 
-    ctx = GitHubContext.from_env(os.environ)
+    ctx = _context("GITHUB_REPOSITORY", "GITHUB_TOKEN")
     day = today(now)
     acks = load_ack_file(ack_file)
     policies = load_valid(paths, day, shard)
