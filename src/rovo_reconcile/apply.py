@@ -84,6 +84,8 @@ class OrgResult:
     exit_code: int = EXIT_OK
     message: str | None = None
     """Why the org was refused or failed, in one sentence."""
+    org_name: str | None = None
+    """The policy's `org.name`, shown beside the id."""
     refusals: list[Refusal] = field(default_factory=list)
     new_plan: OrgPlan | None = None
     """For a stale plan: the plan against today's live state."""
@@ -207,7 +209,7 @@ async def apply_plan(
     ]
     results = await asyncio.gather(*(_reported(run, len(runs), on_done) for run in runs))
     untouched = [  # nothing to write, but something the admin must hear, such as steps by hand
-        OrgResult(org.org_id, org.file, notes=org.notes)
+        OrgResult(org.org_id, org.file, notes=org.notes, org_name=org.org_name)
         for org in plan.orgs
         if not (org.changes or org.error) and org.notes
     ]
@@ -244,7 +246,7 @@ class _OrgRun:
         self.force = force
         self.journal = journal
         self.settle_timeout = settle_timeout
-        self.result = OrgResult(plan.org_id, plan.file, notes=plan.notes)
+        self.result = OrgResult(plan.org_id, plan.file, notes=plan.notes, org_name=plan.org_name)
         self.created: dict[str, str] = {}
         """Ids of the allowlists this run created, by name."""
         self.verified: set[int] = set()

@@ -32,7 +32,8 @@ def render_apply(result: ApplyResult, *, journal: str | None = None) -> str:
 
 def _org_lines(org: OrgResult, target: str) -> list[str]:
     where = f" ({org.file})" if org.file else ""
-    lines = [f"org {org.org_id}{where}"]
+    name = f"{org.org_name} ({org.org_id})" if org.org_name else org.org_id
+    lines = [f"org {name}{where}"]
     for outcome in org.outcomes:
         line = f"  {outcome.status:<8} {_describe(outcome.change)}"
         if outcome.detail:

@@ -457,7 +457,7 @@ class _Report:
     def text_org(self, org: OrgPlan, items: list[DriftItem]) -> list[str]:
         where = f" ({shown(org.file)})" if org.file else ""
         paint = self.paint
-        lines = [paint("bold", f"org {shown(org.org_id)}{where}")]
+        lines = [paint("bold", f"org {shown(org.title)}{where}")]
         if org.error is not None:
             lines.append(f"  {paint('bold-red', 'error:')} {shown(org.error)}")
         elif not items:
