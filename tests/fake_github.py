@@ -145,6 +145,9 @@ class FakeGitHub:
     commit_pulls: dict[str, list[int]] = field(default_factory=dict)
     artifacts: dict[int, Json] = field(default_factory=dict)
     blobs: dict[int, bytes] = field(default_factory=dict)
+    default_branch: str = "main"
+    branches: dict[str, str] = field(default_factory=dict)
+    """Branch name -> the commit at its head."""
     requests: list[LoggedRequest] = field(default_factory=list)
     slept: list[float] = field(default_factory=list)
     """Waits the `github_client` fixture's client asked for (its injected sleep)."""
@@ -361,6 +364,8 @@ class FakeGitHub:
             Route(f"{base}/labels", api(self._labels), methods=["GET", "POST"]),
             Route(f"{base}/commits/{{sha}}/pulls", api(self._commit_pulls), methods=["GET"]),
             Route(f"{base}/pulls/{{number:int}}", api(self._pull), methods=["GET"]),
+            Route(f"{base}/branches/{{branch}}", api(self._branch), methods=["GET"]),
+            Route(base, api(self._repository), methods=["GET"]),
             Route(f"{base}/actions/artifacts", api(self._artifacts), methods=["GET"]),
             Route(
                 f"{base}/actions/artifacts/{{artifact_id:int}}/{{archive_format}}",
@@ -535,6 +540,15 @@ class FakeGitHub:
     def _commit_pulls(self, request: Request, body: Any) -> Response:
         numbers = self.commit_pulls.get(request.path_params["sha"], [])
         return self._page(request, [self.pulls[n] for n in numbers])
+
+    def _repository(self, request: Request, body: Any) -> Response:
+        return JSONResponse({"full_name": self.repo, "default_branch": self.default_branch})
+
+    def _branch(self, request: Request, body: Any) -> Response:
+        name = request.path_params["branch"]
+        if name not in self.branches:
+            return _error(404, "Branch not found")
+        return JSONResponse({"name": name, "commit": {"sha": self.branches[name]}})
 
     def _pull(self, request: Request, body: Any) -> Response:
         pull = self.pulls.get(request.path_params["number"])

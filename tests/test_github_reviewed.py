@@ -64,7 +64,6 @@ def test_success_with_the_plan_artifact(
     assert (reviewed.pr_number, reviewed.head_sha, reviewed.digest) == (pr, HEAD, DIGEST)
     assert reviewed.metadata["run_id"] == 4242
     assert reviewed.plan == PLAN
-    assert reviewed.plan_problem is None
 
 
 def test_the_token_does_not_follow_the_redirect_to_storage(
@@ -133,15 +132,39 @@ def test_unreadable_metadata(
     assert expected in no_plan(github_client, fake_github)
 
 
-def test_a_missing_artifact_leaves_no_plan_but_the_digest(
+def test_a_missing_artifact_is_no_reviewed_plan(
     fake_github: FakeGitHub, github_client: GitHubClient
 ) -> None:
     seed(fake_github)
-    reviewed = reviewed_plan(github_client, fake_github.repo, MERGE, TARGET)
-    assert reviewed.digest == DIGEST
-    assert reviewed.plan is None
-    assert reviewed.plan_problem is not None
-    assert "no unexpired artifact" in reviewed.plan_problem
+    assert "no unexpired artifact" in no_plan(github_client, fake_github)
+
+
+def test_an_artifact_of_another_run_is_no_reviewed_plan(
+    fake_github: FakeGitHub, github_client: GitHubClient
+) -> None:
+    pr = seed(fake_github)
+    artifact = fake_github.add_artifact(artifact_name(pr, HEAD), {PLAN_FILE: json.dumps(PLAN)})
+    fake_github.artifacts[artifact]["workflow_run"]["id"] = 999
+    assert "came from run 999" in no_plan(github_client, fake_github)
+
+
+def test_an_artifact_with_another_digest_is_no_reviewed_plan(
+    fake_github: FakeGitHub, github_client: GitHubClient
+) -> None:
+    pr = seed(fake_github)
+    other = {**PLAN, "changes_digest": "sha256:" + "2" * 64}
+    fake_github.add_artifact(artifact_name(pr, HEAD), {PLAN_FILE: json.dumps(other)})
+    assert "is not the one recorded in the plan comment" in no_plan(github_client, fake_github)
+
+
+def test_a_comment_edited_after_its_run_is_no_reviewed_plan(
+    fake_github: FakeGitHub, github_client: GitHubClient
+) -> None:
+    pr = seed(fake_github)
+    fake_github.add_artifact(artifact_name(pr, HEAD), {PLAN_FILE: json.dumps(PLAN)})
+    (comment,) = fake_github.comments_on(pr)
+    comment["updated_at"] = "2099-01-01T00:00:00Z"
+    assert "was edited after its plan run" in no_plan(github_client, fake_github)
 
 
 def test_the_newest_unexpired_artifact_is_used(
@@ -198,10 +221,7 @@ def test_a_zip_bomb_is_refused(fake_github: FakeGitHub, github_client: GitHubCli
     fake_github.add_artifact(artifact_name(pr, HEAD), zip_bytes=bomb)
     with pytest.raises(ArtifactError, match="over the 52,428,800 cap: refused"):
         download_plan(github_client, fake_github.repo, artifact_name(pr, HEAD))
-    reviewed = reviewed_plan(github_client, fake_github.repo, MERGE, TARGET)
-    assert reviewed.plan is None
-    assert reviewed.plan_problem is not None
-    assert "refused" in reviewed.plan_problem
+    assert "refused" in no_plan(github_client, fake_github)
 
 
 def test_a_download_larger_than_the_cap_is_cut_off(
@@ -254,7 +274,7 @@ def test_a_storage_failure_names_the_host_but_not_the_signed_url(
     assert fake_github.token not in str(caught.value)
 
 
-def test_an_artifact_that_cannot_be_fetched_leaves_no_plan(
+def test_an_artifact_that_cannot_be_fetched_is_no_reviewed_plan(
     fake_github: FakeGitHub, github_client: GitHubClient
 ) -> None:
     pr = seed(fake_github)
@@ -262,8 +282,4 @@ def test_an_artifact_that_cannot_be_fetched_leaves_no_plan(
     fake_github.fail_next(
         1, status=403, message="Resource not accessible by integration", path_contains="/actions/"
     )
-    reviewed = reviewed_plan(github_client, fake_github.repo, MERGE, TARGET)
-    assert reviewed.digest == DIGEST
-    assert reviewed.plan is None
-    assert reviewed.plan_problem is not None
-    assert "HTTP 403: Resource not accessible by integration" in reviewed.plan_problem
+    assert "HTTP 403: Resource not accessible by integration" in no_plan(github_client, fake_github)

@@ -131,14 +131,23 @@ def upload(fake: FakeGitHub, outputs: dict[str, str], pr: int, head: str = HEAD)
 
 
 def apply_on_merge(
-    repo: Repo, fake: FakeGitHub, emu: Emulator
+    repo: Repo, fake: FakeGitHub, emu: Emulator, *, main_head: str = MERGE
 ) -> tuple[StepResult, dict[str, str], str]:
+    """The apply job of the push that merged into main; main's head is `main_head` by then."""
+    fake.branches["main"] = main_head
     journal = str(repo.runner_temp / "journal.jsonl")
     return step(repo, fake, emu, "apply", event_name="push", event={}, sha=MERGE, journal=journal)
 
 
+def merge(fake: FakeGitHub, pr: int) -> None:
+    """GitHub merges the PR as MERGE."""
+    fake.pulls[pr].update(merge_commit_sha=MERGE, merged_at="2026-12-01T10:00:00Z")
+    fake.commit_pulls.setdefault(MERGE, []).append(pr)
+
+
 def dispatch_apply(repo: Repo, fake: FakeGitHub, emu: Emulator, reason: str) -> StepResult:
     """A maintainer's run by hand: applies the checkout as it is, with a reason."""
+    fake.branches["main"] = BASE
     journal = str(repo.runner_temp / "dispatch.jsonl")
     result = step(
         repo,
@@ -277,8 +286,7 @@ def test_a_merged_pr_whose_plan_still_holds_is_applied(
     pr = fake_github.add_pull(head_sha=HEAD)
     _, outputs, _ = plan(repo, fake_github, emulator, pr)
     upload(fake_github, outputs, pr)
-    fake_github.pulls[pr].update(merge_commit_sha=MERGE, merged_at="2026-12-01T10:00:00Z")
-    fake_github.commit_pulls.setdefault(MERGE, []).append(pr)
+    merge(fake_github, pr)
 
     result, outputs, summary = apply_on_merge(repo, fake_github, emulator)
 
@@ -300,8 +308,7 @@ def test_a_ui_change_between_pr_and_merge_makes_apply_refuse_with_no_write(
     pr = fake_github.add_pull(head_sha=HEAD)
     _, outputs, _ = plan(repo, fake_github, emulator, pr)
     upload(fake_github, outputs, pr)
-    fake_github.pulls[pr].update(merge_commit_sha=MERGE, merged_at="2026-12-01T10:00:00Z")
-    fake_github.commit_pulls.setdefault(MERGE, []).append(pr)
+    merge(fake_github, pr)
     ui_adds_domain(emulator, "https://colleague.example.com/**")
     before = writes(emulator)
 
@@ -408,3 +415,81 @@ def test_outside_github_actions_a_job_stops_before_reading_anything(
     )
     assert "Traceback" not in result.stderr
     assert not (repo.root / ".rovo-reconcile").exists(), "nothing was read or written"
+
+
+def test_an_edited_plan_comment_is_not_a_reviewed_plan(
+    repo: Repo, fake_github: FakeGitHub, emulator: Emulator
+) -> None:
+    pr = fake_github.add_pull(head_sha=HEAD)
+    _, outputs, _ = plan(repo, fake_github, emulator, pr)
+    upload(fake_github, outputs, pr)
+    merge(fake_github, pr)
+    comment = the_comment(fake_github, pr)
+    comment.update(
+        body=str(comment["body"]).replace("52.14.0.0/16", "52.0.0.0/8"),
+        updated_at="2026-12-31T00:00:00Z",
+    )  # a human with write access edits it
+
+    result, _, summary = apply_on_merge(repo, fake_github, emulator)
+
+    assert result.code == 3
+    assert "was edited after its plan run uploaded the plan" in summary
+    assert writes(emulator) == 0
+
+
+def test_a_plan_without_its_artifact_applies_nothing(
+    repo: Repo, fake_github: FakeGitHub, emulator: Emulator
+) -> None:
+    pr = fake_github.add_pull(head_sha=HEAD)
+    plan(repo, fake_github, emulator, pr)
+    merge(fake_github, pr)  # the upload step never ran
+    result, _, summary = apply_on_merge(repo, fake_github, emulator)
+    assert result.code == 3
+    assert f"no unexpired artifact named rovo-reconcile-plan-{pr}-{HEAD}" in summary
+    assert writes(emulator) == 0
+
+
+def test_a_rerun_of_an_old_apply_job_applies_nothing(
+    repo: Repo, fake_github: FakeGitHub, emulator: Emulator
+) -> None:
+    pr = fake_github.add_pull(head_sha=HEAD)
+    _, outputs, _ = plan(repo, fake_github, emulator, pr)
+    upload(fake_github, outputs, pr)
+    merge(fake_github, pr)
+    result, _, summary = apply_on_merge(repo, fake_github, emulator, main_head="9" * 40)
+    assert result.code == 3
+    assert f"commit {MERGE[:12]} is no longer the head of main" in summary
+    assert writes(emulator) == 0
+
+
+def test_each_drift_shard_keeps_its_own_issue(
+    repo: Repo, fake_github: FakeGitHub, emulator: Emulator
+) -> None:
+    dispatch_apply(repo, fake_github, emulator, "set up the test org")
+    ui_adds_domain(emulator, "https://colleague.example.com/**")
+    for shard in ("1/2", "2/2", "1/2", "2/2"):  # one shard drifts; the calm one runs after it
+        step(
+            repo,
+            fake_github,
+            emulator,
+            "drift",
+            event_name="schedule",
+            event={},
+            sha=BASE,
+            args=f"--api-url {emulator.url} --shard {shard}",
+        )
+    (issue,) = fake_github.issues.values()
+    assert issue["state"] == "open", "a calm shard closed the other shard's drift issue"
+
+
+def test_a_pr_that_removes_every_policy_still_updates_its_comment(
+    repo: Repo, fake_github: FakeGitHub, emulator: Emulator
+) -> None:
+    pr = fake_github.add_pull(head_sha=HEAD)
+    assert plan(repo, fake_github, emulator, pr)[0].code == 0
+    (repo.root / "policies" / "acme.yaml").unlink()
+    result, _, summary = plan(repo, fake_github, emulator, pr, head="e" * 40)
+    assert result.code == 64
+    body = str(the_comment(fake_github, pr)["body"])
+    assert "**Nothing was planned:** no policy files" in body
+    assert "Nothing was planned" in summary

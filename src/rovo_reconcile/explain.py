@@ -21,6 +21,7 @@ from deepdiff import DeepDiff
 
 from rovo_reconcile.model import OrgPolicy
 from rovo_reconcile.plan import OrgPlan, Plan, fingerprint, state_value
+from rovo_reconcile.render.plan_text import shown
 
 __all__ = ["explain_reviewed", "explain_stale", "live_as_planned", "reviewed_difference"]
 
@@ -40,7 +41,7 @@ def reviewed_difference(digest: str, reviewed: Plan | None, fresh: Plan) -> list
         return explain_reviewed(reviewed, fresh)
     lines = ["the reviewed plan itself is not at hand, only its digest; the changes now are:"]
     lines.extend(
-        f"  org {org.title}: {change.action} {change.key} ({change.effect})"
+        f"  org {shown(org.title)}: {change.action} {shown(change.key)} ({change.effect})"
         for org in fresh.orgs
         for change in org.changes
     )
@@ -60,9 +61,11 @@ def explain_reviewed(reviewed: Plan, fresh: Plan) -> list[str]:
         title = either.title if either is not None else org_id
         if old is None or new is None:
             where = "added to" if old is None else "removed from"
-            lines.append(f"org {title}: its policy file was {where} the policies since review")
+            lines.append(
+                f"org {shown(title)}: its policy file was {where} the policies since review"
+            )
         else:
-            lines.append(f"org {title}: {_cause(old, new)}")
+            lines.append(f"org {shown(title)}: {_cause(old, new)}")
         lines.extend(
             f"  {line}" for line in _describe(_keyed(old), _keyed(new), "the reviewed plan")
         )
@@ -166,7 +169,7 @@ def _describe(old: Mapping[str, Any], new: Mapping[str, Any], then: str) -> Iter
 
 
 def _sentence(kind: str, path: list[str], old: Any, new: Any, then: str) -> str:
-    where, field = path[0], ".".join(path[1:])
+    where, field = shown(path[0]), shown(".".join(path[1:]))
     if kind == "dictionary_item_added" and not field:
         return f"{where}: new, not in {then}: {_show(new)}"
     if kind == "dictionary_item_removed" and not field:
@@ -183,9 +186,14 @@ def _sentence(kind: str, path: list[str], old: Any, new: Any, then: str) -> str:
 
 
 def _show(value: Any) -> str:
-    if isinstance(value, frozenset):
-        value = sorted(value)
-    if isinstance(value, dict):
-        value = {k: sorted(v) if isinstance(v, frozenset) else v for k, v in value.items()}
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    text = shown(json.dumps(_lists(value), ensure_ascii=False, sort_keys=True, default=str))
     return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
+
+
+def _lists(value: Any) -> Any:
+    """`_sets` undone, at any depth, for showing."""
+    if isinstance(value, frozenset):
+        return sorted(value, key=str)
+    if isinstance(value, dict):
+        return {k: _lists(v) for k, v in value.items()}
+    return value

@@ -23,14 +23,21 @@ from pathlib import Path
 import click
 
 from rovo_reconcile.apply import Journal
-from rovo_reconcile.errors import EXIT_ERROR, EXIT_GUARD, EXIT_OK, RovoError, UsageError
+from rovo_reconcile.errors import (
+    EXIT_ERROR,
+    EXIT_GUARD,
+    EXIT_OK,
+    GuardRefused,
+    RovoError,
+    UsageError,
+)
 from rovo_reconcile.explain import reviewed_difference
 from rovo_reconcile.github.client import GitHubClient
 from rovo_reconcile.github.context import GitHubContext, append_summary, set_output
-from rovo_reconcile.github.errors import NoReviewedPlan
+from rovo_reconcile.github.errors import GitHubError, NoReviewedPlan
 from rovo_reconcile.github.log import annotation, inert
 from rovo_reconcile.github.phases import apply_with_progress, read_and_plan
-from rovo_reconcile.github.reviewed import ReviewedPlan, reviewed_plan
+from rovo_reconcile.github.reviewed import ReviewedPlan, default_branch_head, reviewed_plan
 from rovo_reconcile.github.stamp import stamp
 from rovo_reconcile.loader import load_policies
 from rovo_reconcile.plan import Plan
@@ -64,12 +71,10 @@ def run_apply_job(ctx: GitHubContext, job: ApplyJob, env: Mapping[str, str]) -> 
         raise UsageError("a dispatched apply needs --reason: it is recorded in the journal")
     if job.force and not dispatched:
         raise UsageError("--force is only for the workflow_dispatch route, with a --reason")
-    reviewed: ReviewedPlan | None = None
-    if not dispatched:
-        try:
-            reviewed = _reviewed(ctx, job)
-        except NoReviewedPlan as e:
-            return _finish(ctx, e.exit_code, f"{head}\n\n**Nothing was applied:** {e}", str(e))
+    try:
+        reviewed = _reviewed(ctx, job, dispatched)
+    except (NoReviewedPlan, NotTheHead, GitHubError) as e:
+        return _finish(ctx, e.exit_code, f"{head}\n\n**Nothing was applied:** {e}", str(e))
     checked = load_policies(job.paths, job.today)
     if checked.errors:
         click.echo(render_report(checked, "github"), nl=False)
@@ -85,6 +90,15 @@ def run_apply_job(ctx: GitHubContext, job: ApplyJob, env: Mapping[str, str]) -> 
     why = _origin(reviewed, job)
     if plan.empty:
         return _finish(ctx, EXIT_OK, f"{head}\n\n{why}\n\nNothing to apply: live matches.")
+    if any(org.error for org in plan.orgs):  # the reviewed changes cannot be checked
+        failed = ", ".join(org.title for org in plan.orgs if org.error)
+        return _finish(
+            ctx,
+            EXIT_ERROR,
+            f"{head}\n\n**Nothing was applied:** some orgs could not be read ({failed}), so the "
+            f"changes cannot be checked against the reviewed plan.\n\n{fenced(render_plan_text(plan))}",
+            f"some orgs could not be read ({failed}); nothing was applied",
+        )
     if not any(org.changes for org in plan.orgs):
         return _finish(
             ctx,
@@ -92,7 +106,11 @@ def run_apply_job(ctx: GitHubContext, job: ApplyJob, env: Mapping[str, str]) -> 
             f"{head}\n\nNo org could be planned:\n\n{fenced(render_plan_text(plan))}",
         )
     if reviewed is not None:
-        difference = reviewed_difference(reviewed.digest, _reviewed_plan(reviewed), plan)
+        try:
+            reviewed_as_plan = _reviewed_plan(reviewed)
+        except NoReviewedPlan as e:
+            return _finish(ctx, e.exit_code, f"{head}\n\n**Nothing was applied:** {e}", str(e))
+        difference = reviewed_difference(reviewed.digest, reviewed_as_plan, plan)
         if difference is not None:
             text = "\n".join(difference)
             click.echo(
@@ -118,35 +136,44 @@ def run_apply_job(ctx: GitHubContext, job: ApplyJob, env: Mapping[str, str]) -> 
     return _finish(ctx, result.exit_code, f"{head}\n\n{why}\n\n{fenced(report)}")
 
 
-def _reviewed(ctx: GitHubContext, job: ApplyJob) -> ReviewedPlan:
+def _reviewed(ctx: GitHubContext, job: ApplyJob, dispatched: bool) -> ReviewedPlan | None:
+    """The plan reviewed on the PR merged as this commit (None on a dispatched run), after
+    making sure the commit is still the head of the default branch: a re-run of an old job
+    would otherwise apply what later merges changed or reverted."""
     if not ctx.sha:
         raise UsageError("GITHUB_SHA is not set: run this command in GitHub Actions")
+    repo = ctx.require_repository()
     with GitHubClient.from_context(ctx) as gh:
-        found = reviewed_plan(
-            gh, ctx.require_repository(), ctx.sha, job.target.label, job.bot_login
-        )
+        event_repo = ctx.event.get("repository")
+        default = event_repo.get("default_branch") if isinstance(event_repo, Mapping) else None
+        branch, head = default_branch_head(gh, repo, default if isinstance(default, str) else None)
+        if head != ctx.sha:
+            raise NotTheHead(
+                f"commit {ctx.sha[:12]} is no longer the head of {branch} ({head[:12]}): applying "
+                "it would undo what was merged since; nothing was applied (the newer commit's "
+                "own apply run applies it)"
+            )
+        if dispatched:
+            return None
+        found = reviewed_plan(gh, repo, ctx.sha, job.target.label, job.bot_login)
     click.echo(
         f"rovo-reconcile: applying the plan reviewed on PR #{found.pr_number} "
         f"(commit {found.head_sha[:12]}, {found.digest})",
         err=True,
     )
-    if found.plan_problem:
-        click.echo(
-            f"rovo-reconcile: note: {found.plan_problem}; only the digest is compared", err=True
-        )
     return found
 
 
-def _reviewed_plan(reviewed: ReviewedPlan) -> Plan | None:
-    """The reviewed plan from its artifact, trusted only when it has the comment's digest."""
-    if reviewed.plan is None:
-        return None
+def _reviewed_plan(reviewed: ReviewedPlan) -> Plan:
+    """The reviewed plan of the artifact (whose digest `reviewed_plan` checked)."""
     try:
-        plan = load_plan(json.dumps(reviewed.plan), "the plan artifact")
+        return load_plan(json.dumps(reviewed.plan), "the plan artifact")
     except RovoError as e:
-        click.echo(f"rovo-reconcile: note: {e}", err=True)
-        return None
-    return plan if plan.changes_digest == reviewed.digest else None
+        raise NoReviewedPlan(f"the plan artifact is not a plan file: {e}") from e
+
+
+class NotTheHead(GuardRefused):
+    """The commit to apply is not the head of the default branch any more (a re-run)."""
 
 
 def _origin(reviewed: ReviewedPlan | None, job: ApplyJob) -> str:

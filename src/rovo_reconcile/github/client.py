@@ -230,7 +230,7 @@ class GitHubClient:
         if attempt >= self._max_retries:
             return None
         status = response.status_code
-        if status in (502, 503):
+        if status in (500, 502, 503, 504):  # GitHub's own hiccups; a POST may have landed
             return None if method == "POST" else _BACKOFF[min(attempt, len(_BACKOFF) - 1)]
         if status not in (403, 429):
             return None

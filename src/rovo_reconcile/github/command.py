@@ -178,4 +178,4 @@ def drift(
     acks = load_ack_file(ack_file)
     policies = load_valid(paths, day, shard)
     where = resolve_target(target, api_url, api_key_file, sandbox_db)
-    return run_drift_job(ctx, DriftJob(policies, where, day, acks, label, concurrency))
+    return run_drift_job(ctx, DriftJob(policies, where, day, acks, label, concurrency, shard))

@@ -49,6 +49,8 @@ class Comment:
     user_login: str
     created_at: str
     html_url: str
+    updated_at: str = ""
+    """When the body last changed: a reviewed plan's comment must not change after its run."""
 
 
 def marker_escape(text: str) -> str:
@@ -91,6 +93,7 @@ def _comment(item: Mapping[str, Any]) -> Comment:
         user_login=str(user.get("login", "")) if isinstance(user, Mapping) else "",
         created_at=str(item.get("created_at") or ""),
         html_url=str(item.get("html_url") or ""),
+        updated_at=str(item.get("updated_at") or item.get("created_at") or ""),
     )
 
 

@@ -40,6 +40,8 @@ class DriftJob:
     acks: AckSet
     label: str = DEFAULT_LABEL
     concurrency: int = 8
+    shard: str | None = None
+    """`K/N`: each shard keeps its own issue, so one shard's calm never closes another's."""
 
 
 def run_drift_job(ctx: GitHubContext, job: DriftJob) -> int:
@@ -51,11 +53,12 @@ def run_drift_job(ctx: GitHubContext, job: DriftJob) -> int:
     when = stamp(ctx, ctx.sha, datetime.now(UTC))
     report = render_drift(plan, job.acks, job.today, "markdown", limit=ISSUE_LIMIT)
     append_summary(ctx, f"{when}\n\n{report}")
-    marker = drift_marker(job.target.label)
+    scope = job.target.label + (f" shard {job.shard}" if job.shard else "")
+    marker = drift_marker(scope)
     repo = ctx.require_repository()
     with GitHubClient.from_context(ctx) as gh:
         if drifted or failed:
-            title = _title(len(drifted), failed, job.target.label)
+            title = _title(len(drifted), failed, scope)
             action, number = upsert_issue(gh, repo, job.label, marker, title, f"{when}\n\n{report}")
             click.echo(f"rovo-reconcile: drift issue #{number} {action}", err=True)
         else:

@@ -108,7 +108,11 @@ def _head(ctx: GitHubContext, pr: PullRequest, label: str, now: datetime) -> str
 
 def _plan(job: PlanJob, head: str, pr: PullRequest, env: Mapping[str, str], where: str) -> _Outcome:
     """`where`: where the full plan is, for a comment cut to GitHub's size limit."""
-    checked = load_policies(job.paths, job.today)
+    try:
+        checked = load_policies(job.paths, job.today)
+    except UsageError as e:  # no policy file at all: still say so on the PR
+        text = f"{head}\n\n**Nothing was planned:** {md_text(str(e))}"
+        return _Outcome(e.exit_code, text, text)
     annotations = render_report(checked, "github")
     if annotations.strip():
         click.echo(annotations, nl=False)  # stdout: GitHub turns these lines into annotations

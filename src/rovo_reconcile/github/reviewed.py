@@ -1,14 +1,15 @@
 """The reviewed-plan lookup: from the merge commit on main back to the plan reviewers saw.
 
 merge commit -> the PR merged as that commit -> the bot's plan comment for the target on that
-PR -> its metadata (changes digest, the head commit it planned) -> the plan artifact.
+PR -> its metadata (changes digest, the head commit and the run that planned it) -> the plan
+artifact that run uploaded.
 
 Every way this chain can break is a `NoReviewedPlan` with its own reason, because each asks a
 different thing of the maintainer: a direct push needs a PR; a missing comment or a plan of an
-older commit needs the plan job to finish on the PR's last commit. The digest in the comment is
-what apply compares; the artifact (the full JSON plan) only explains a difference, so a missing,
-expired or refused artifact, or a failure to fetch it, leaves `plan=None` with `plan_problem`
-saying why, never an error.
+older commit needs the plan job to finish on the PR's last commit. The comment can be edited by
+anyone with write access, so it is not trusted alone: the artifact must come from the run the
+comment names, must be newer than the comment's last edit, and must carry the comment's
+digest. An edited comment, or a missing, expired or mismatched artifact, applies nothing.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ import json
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from rovo_reconcile.github.client import GitHubClient
 from rovo_reconcile.github.comments import (
     DEFAULT_BOT_LOGIN,
+    Comment,
     find_comment,
     parse_metadata,
     plan_marker,
@@ -36,7 +39,9 @@ __all__ = [
     "NoReviewedPlan",
     "ReviewedPlan",
     "artifact_name",
+    "default_branch_head",
     "download_plan",
+    "find_artifact",
     "find_merged_pr",
     "read_plan_zip",
     "reviewed_plan",
@@ -60,9 +65,8 @@ class ReviewedPlan:
     head_sha: str
     digest: str
     metadata: Mapping[str, Any] = field(repr=False)
-    plan: dict[str, Any] | None = field(repr=False)
-    plan_problem: str | None = None
-    """Why `plan` is None (no artifact, expired, refused), for the explanation; None if loaded."""
+    plan: dict[str, Any] = field(repr=False)
+    """The JSON plan of the artifact; its `changes_digest` is `digest`."""
 
 
 def artifact_name(pr_number: int, head_sha: str) -> str:
@@ -96,6 +100,14 @@ def find_merged_pr(client: GitHubClient, repo: str, sha: str) -> MergedPull | No
         head_sha=str(head_sha or ""),
         merge_commit_sha=merge_sha if isinstance(merge_sha, str) else None,
     )
+
+
+def default_branch_head(client: GitHubClient, repo: str, branch: str | None) -> tuple[str, str]:
+    """(branch, the commit at its head), for the default branch when `branch` is None."""
+    if not branch:
+        branch = str(client.get_json(f"/repos/{repo}")["default_branch"])
+    answer = client.get_json(f"/repos/{repo}/branches/{branch}")
+    return branch, str(answer["commit"]["sha"])
 
 
 def reviewed_plan(
@@ -138,28 +150,63 @@ def reviewed_plan(
         code = metadata.get("exit_code")
         ended = f" (the plan ended with exit code {code})" if code is not None else ""
         raise NoReviewedPlan(f"{where} records no changes digest{ended}")
-    plan, problem = _plan_of(client, repo, metadata.get("artifact"), max_bytes)
-    return ReviewedPlan(pull.number, pull.head_sha, digest, metadata, plan, problem)
+    plan = _artifact_plan(client, repo, metadata, comment, where, max_bytes)
+    if plan.get("changes_digest") != digest:
+        raise NoReviewedPlan(
+            f"the plan artifact's changes_digest is not the one recorded in {where}: the "
+            "comment was altered; re-run the plan job on the PR"
+        )
+    return ReviewedPlan(pull.number, pull.head_sha, digest, metadata, plan)
 
 
-def _plan_of(
-    client: GitHubClient, repo: str, name: object, max_bytes: int
-) -> tuple[dict[str, Any] | None, str | None]:
+def _artifact_plan(
+    client: GitHubClient,
+    repo: str,
+    metadata: Mapping[str, Any],
+    comment: Comment,
+    where: str,
+    max_bytes: int,
+) -> dict[str, Any]:
+    """The plan the comment's run uploaded, refused unless that run and comment belong together."""
+    name = metadata.get("artifact")
     if not (isinstance(name, str) and name):
-        return None, "the plan comment names no artifact"
+        raise NoReviewedPlan(f"{where} names no plan artifact (the plan could not be made)")
     try:
-        plan = download_plan(client, repo, name, max_bytes=max_bytes)
-    except GitHubError as e:  # ArtifactError, or e.g. a token without `actions: read`
-        return None, str(e)
-    if plan is None:
-        return None, f"no unexpired artifact named {name}"
-    return plan, None
+        artifact = find_artifact(client, repo, name)
+    except GitHubError as e:  # e.g. a token without `actions: read`
+        raise NoReviewedPlan(f"the plan artifact {name} could not be listed: {e}") from e
+    if artifact is None:
+        raise NoReviewedPlan(
+            f"no unexpired artifact named {name}: the plan job's upload did not finish, or the "
+            "artifact expired; re-run the plan job on the PR"
+        )
+    run = artifact.get("workflow_run")
+    run_id = run.get("id") if isinstance(run, Mapping) else None
+    if str(run_id) != str(metadata.get("run_id")):
+        raise NoReviewedPlan(
+            f"the plan artifact {name} came from run {run_id}, but {where} from run "
+            f"{metadata.get('run_id')}"
+        )
+    if _when(comment.updated_at) > _when(str(artifact.get("created_at") or "")):
+        raise NoReviewedPlan(
+            f"{where} was edited after its plan run uploaded the plan ({comment.updated_at}); "
+            "an edited plan comment is not a reviewed plan: re-run the plan job on the PR"
+        )
+    try:
+        return _download(client, repo, artifact, name, max_bytes)
+    except GitHubError as e:  # ArtifactError, or a token without `actions: read`
+        raise NoReviewedPlan(f"the plan artifact {name} could not be read: {e}") from e
 
 
-def download_plan(
-    client: GitHubClient, repo: str, name: str, *, max_bytes: int = MAX_ARTIFACT_BYTES
-) -> dict[str, Any] | None:
-    """The JSON plan in the newest unexpired artifact called `name`; None when there is none."""
+def _when(stamp: str) -> datetime:
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.max.replace(tzinfo=UTC)  # unreadable: never "older than" anything
+
+
+def find_artifact(client: GitHubClient, repo: str, name: str) -> dict[str, Any] | None:
+    """The newest unexpired artifact called `name`, or None."""
     artifacts = [
         item
         for item in client.paginate(
@@ -169,15 +216,29 @@ def download_plan(
     ]
     if not artifacts:
         return None
-    newest = max(artifacts, key=lambda a: (str(a.get("created_at") or ""), int(a.get("id") or 0)))
-    size = newest.get("size_in_bytes")
+    return max(artifacts, key=lambda a: (str(a.get("created_at") or ""), int(a.get("id") or 0)))
+
+
+def _download(
+    client: GitHubClient, repo: str, artifact: Mapping[str, Any], name: str, max_bytes: int
+) -> dict[str, Any]:
+    size = artifact.get("size_in_bytes")
     if isinstance(size, int) and size > max_bytes:
         raise ArtifactError(f"artifact {name} is {size:,} bytes, over the {max_bytes:,} cap")
     url = (
-        newest.get("archive_download_url") or f"/repos/{repo}/actions/artifacts/{newest['id']}/zip"
+        artifact.get("archive_download_url")
+        or f"/repos/{repo}/actions/artifacts/{artifact['id']}/zip"
     )
     data = client.download(str(url), max_bytes=max_bytes)
     return read_plan_zip(data, name=name, max_bytes=max_bytes)
+
+
+def download_plan(
+    client: GitHubClient, repo: str, name: str, *, max_bytes: int = MAX_ARTIFACT_BYTES
+) -> dict[str, Any] | None:
+    """The JSON plan in the newest unexpired artifact called `name`; None when there is none."""
+    artifact = find_artifact(client, repo, name)
+    return None if artifact is None else _download(client, repo, artifact, name, max_bytes)
 
 
 def read_plan_zip(

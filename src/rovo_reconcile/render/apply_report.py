@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rovo_reconcile.apply import ApplyResult, OrgResult
 from rovo_reconcile.plan import Change, Plan
-from rovo_reconcile.render.plan_text import render_plan_text
+from rovo_reconcile.render.plan_text import render_plan_text, shown
 
 __all__ = ["render_apply"]
 
@@ -27,7 +27,9 @@ def render_apply(result: ApplyResult, *, journal: str | None = None) -> str:
     lines.append(summary)
     if journal and result.writes:
         lines.append(f"Journal: {journal}")
-    return "\n".join(lines) + "\n"
+    # Names and messages come from people and from the API: no control character may split a
+    # line (a CI log would read a line starting with `::` as a workflow command).
+    return "\n".join(shown(line) for line in lines) + "\n"
 
 
 def _org_lines(org: OrgResult, target: str) -> list[str]:
