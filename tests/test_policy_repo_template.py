@@ -144,3 +144,28 @@ def test_action_step_fails_on_error_and_refusal_only(
 def test_action_refuses_an_unknown_command(tmp_path: Path) -> None:
     code, argv, _ = _run_action_step(tmp_path, command="destroy")
     assert (code, argv) == (64, [])
+
+
+def _names(requirements: list[str]) -> set[str]:
+    return {
+        re.split(r"[<>=!~ ;\[]", r, maxsplit=1)[0].lower().replace("_", "-").replace(".", "-")
+        for r in requirements
+    }
+
+
+def test_the_action_installs_every_dependency_from_the_hash_lock() -> None:
+    """The lock the action installs with --require-hashes covers pyproject's dependencies."""
+    import tomllib
+
+    wanted = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"]["dependencies"]
+    source = (ROOT / ".github" / "action-requirements.in").read_text("utf-8")
+    listed = [line for line in source.splitlines() if line and not line.startswith("#")]
+    assert _names(listed) == _names(wanted) | {"setuptools"}, "refresh action-requirements.in"
+    lock = (ROOT / ".github" / "action-requirements.txt").read_text("utf-8")
+    pins = re.findall(
+        r"^([A-Za-z0-9_.-]+)==\S+ \\\n\s+--hash=sha256:[0-9a-f]{64}", lock, re.MULTILINE
+    )
+    assert len(pins) == len(re.findall(r"^[A-Za-z0-9_.-]+==", lock, re.MULTILINE)), (
+        "a pin lacks a hash"
+    )
+    assert _names(listed) <= _names(pins), "re-run pip-compile (see action-requirements.in)"
