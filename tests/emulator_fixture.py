@@ -19,11 +19,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Emulator", "start_emulator"]
+__all__ = ["Emulator", "admin_emulator", "start_emulator", "ui_adds_domain", "writes"]
 
 _READY = re.compile(r"rovo-reconcile emulator listening on (http://\S+) \(state (.+)\)")
 _LAUNCH = "import sys; from rovo_reconcile.emulator.command import emulator; emulator(sys.argv[1:])"
@@ -100,3 +100,28 @@ def _read_ready_line(process: subprocess.Popen[str], timeout: float) -> str:
     if not ready:
         raise RuntimeError(f"the emulator printed nothing within {timeout} s")
     return process.stdout.readline()
+
+
+def admin_emulator(tmp_path: Path, key: str) -> AbstractContextManager[Emulator]:
+    """An emulator that settles at once, answers 429s with no wait and takes `key` for writes."""
+    return start_emulator(
+        tmp_path, "--settle-ms", "0", "--api-key", f"{key}:write", "--retry-after", "0"
+    )
+
+
+def writes(emu: Emulator) -> int:
+    """How many writes the emulator has served (its own count, not the client's)."""
+    import httpx
+
+    return int(httpx.get(f"{emu.url}/_emulator/stats").json()["writes"])
+
+
+def ui_adds_domain(emu: Emulator, key: str, org: str, pattern: str) -> None:
+    """A colleague adds an MCP domain in Atlassian Administration, behind the tool's back."""
+    import httpx
+
+    httpx.post(
+        f"{emu.url}/admin/control/v1/orgs/{org}/rovo-mcp/domains",
+        json={"data": {"type": "rovo-mcp-domain", "attributes": {"pattern": pattern}}},
+        headers={"Authorization": f"Bearer {key}"},
+    ).raise_for_status()

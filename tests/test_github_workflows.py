@@ -10,14 +10,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from rovo_reconcile.github.comments import parse_metadata
 
 from .action_runner import StepResult, install_tool, real_tool, run_action_step
 from .conftest import CliRunner
-from .emulator_fixture import Emulator, start_emulator
+from .emulator_fixture import Emulator, admin_emulator, ui_adds_domain, writes
 from .fake_github import FakeGitHub, github_env, parse_github_output
 
 KEY = "admin-key-for-workflow-tests"
@@ -45,9 +44,7 @@ guards: {{mustAllow: [52.14.1.1]}}
 
 @pytest.fixture
 def emulator(tmp_path: Path) -> Iterator[Emulator]:
-    with start_emulator(
-        tmp_path, "--settle-ms", "0", "--api-key", f"{KEY}:write", "--retry-after", "0"
-    ) as emu:
+    with admin_emulator(tmp_path, KEY) as emu:
         yield emu
 
 
@@ -169,16 +166,8 @@ def the_comment(fake: FakeGitHub, pr: int) -> dict[str, object]:
     return comment
 
 
-def writes(emu: Emulator) -> int:
-    return int(httpx.get(f"{emu.url}/_emulator/stats").json()["writes"])
-
-
-def ui_adds_domain(emu: Emulator, pattern: str) -> None:
-    httpx.post(
-        f"{emu.url}/admin/control/v1/orgs/{ORG}/rovo-mcp/domains",
-        json={"data": {"type": "rovo-mcp-domain", "attributes": {"pattern": pattern}}},
-        headers={"Authorization": f"Bearer {KEY}"},
-    ).raise_for_status()
+def ui_adds(emu: Emulator, pattern: str) -> None:
+    ui_adds_domain(emu, KEY, ORG, pattern)
 
 
 # ----------------------------------------------------------------------------- plan on a PR
@@ -267,7 +256,7 @@ def test_changes_that_undo_live_drift_are_told_apart_from_the_pr(
 ) -> None:
     repo.write(POLICY, base=True)  # main already holds the policy and live matched it...
     dispatch_apply(repo, fake_github, emulator, "set up the test org")
-    ui_adds_domain(emulator, "https://colleague.example.com/**")  # ...until someone clicked
+    ui_adds(emulator, "https://colleague.example.com/**")  # ...until someone clicked
     repo.write(POLICY.replace("52.14.0.0/16", "52.14.0.0/15"))  # the PR's own change
     pr = fake_github.add_pull(head_sha=HEAD)
     assert plan(repo, fake_github, emulator, pr)[0].code == 0
@@ -309,7 +298,7 @@ def test_a_ui_change_between_pr_and_merge_makes_apply_refuse_with_no_write(
     _, outputs, _ = plan(repo, fake_github, emulator, pr)
     upload(fake_github, outputs, pr)
     merge(fake_github, pr)
-    ui_adds_domain(emulator, "https://colleague.example.com/**")
+    ui_adds(emulator, "https://colleague.example.com/**")
     before = writes(emulator)
 
     result, outputs, summary = apply_on_merge(repo, fake_github, emulator)
@@ -353,7 +342,7 @@ def test_the_drift_issue_opens_updates_and_closes(
     assert "drift-ack.yaml does not exist; no drift is acknowledged" in quiet.stderr
     assert fake_github.issues == {}
 
-    ui_adds_domain(emulator, "https://colleague.example.com/**")
+    ui_adds(emulator, "https://colleague.example.com/**")
     found, outputs, _ = drift()
     assert found.code == 0
     assert outputs["exit-code"] == "2"
@@ -361,7 +350,7 @@ def test_the_drift_issue_opens_updates_and_closes(
     assert issue["state"] == "open"
     assert "`https://colleague.example.com/**`" in issue["body"]
 
-    ui_adds_domain(emulator, "https://another.example.com/**")
+    ui_adds(emulator, "https://another.example.com/**")
     drift()
     (issue,) = fake_github.issues.values()
     assert "another.example.com" in issue["body"], "the open issue is updated, not duplicated"
@@ -466,7 +455,7 @@ def test_each_drift_shard_keeps_its_own_issue(
     repo: Repo, fake_github: FakeGitHub, emulator: Emulator
 ) -> None:
     dispatch_apply(repo, fake_github, emulator, "set up the test org")
-    ui_adds_domain(emulator, "https://colleague.example.com/**")
+    ui_adds(emulator, "https://colleague.example.com/**")
     for shard in ("1/2", "2/2", "1/2", "2/2"):  # one shard drifts; the calm one runs after it
         step(
             repo,

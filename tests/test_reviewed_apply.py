@@ -12,7 +12,7 @@ import pytest
 
 from .apply_helpers import policy_file
 from .conftest import CliRunner, Result
-from .emulator_fixture import Emulator, start_emulator
+from .emulator_fixture import Emulator, admin_emulator, ui_adds_domain, writes
 
 KEY = "writer-key-for-reviewed-tests"
 ORG = "org-reviewed"
@@ -38,9 +38,7 @@ guards: {{mustAllow: [52.14.1.1]}}
 
 @pytest.fixture
 def emulator(tmp_path: Path) -> Iterator[Emulator]:
-    with start_emulator(
-        tmp_path, "--settle-ms", "0", "--api-key", f"{KEY}:write", "--retry-after", "0"
-    ) as emu:
+    with admin_emulator(tmp_path, KEY) as emu:
         yield emu
 
 
@@ -48,18 +46,8 @@ def remote(cli: CliRunner, emu: Emulator, *args: str) -> Result:
     return cli(*args, "--api-url", emu.url, env={"ATLASSIAN_ADMIN_API_KEY": KEY})
 
 
-def writes(emu: Emulator) -> int:
-    stats = httpx.get(f"{emu.url}/_emulator/stats").json()
-    return int(stats["writes"])
-
-
 def add_domain_in_ui(emu: Emulator, pattern: str) -> None:
-    """A colleague adds a domain in Atlassian Administration."""
-    body = {"data": {"type": "rovo-mcp-domain", "attributes": {"pattern": pattern}}}
-    answer = httpx.post(
-        f"{emu.url}{DOMAINS}", json=body, headers={"Authorization": f"Bearer {KEY}"}
-    )
-    answer.raise_for_status()
+    ui_adds_domain(emu, KEY, ORG, pattern)
 
 
 def live_domains(emu: Emulator) -> set[str]:

@@ -17,6 +17,7 @@ import click
 
 from rovo_reconcile import __version__
 from rovo_reconcile.cli_options import (
+    ack_option,
     load_ack_file,
     load_valid,
     now_option,
@@ -503,13 +504,7 @@ def _echo_apply(result: ApplyResult, fmt: str, journal: str) -> None:
     default="text",
     show_default=True,
 )
-@click.option(
-    "--ack",
-    "ack_file",
-    default=None,
-    metavar="ACK.yaml",
-    help="Known drift, acknowledged until a date.",
-)
+@ack_option
 @now_option
 @shard_option
 def drift(

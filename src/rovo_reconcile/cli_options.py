@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from rovo_reconcile.targets import Target
 
 __all__ = [
+    "ack_option",
     "load_ack_file",
     "load_valid",
     "now_option",
@@ -154,3 +155,12 @@ def refuse_default_sandbox_in_ci(where: Target) -> None:
             "refusing to apply to the default sandbox in CI (CI=true): a pipeline with a missing "
             "--target would report success while changing nothing; pass --target explicitly"
         )
+
+
+ack_option = click.option(
+    "--ack",
+    "ack_file",
+    default=None,
+    metavar="ACK.yaml",
+    help="Known drift, acknowledged until a date (a missing file acknowledges nothing).",
+)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import click
 
 from rovo_reconcile.cli_options import (
+    ack_option,
     load_ack_file,
     load_valid,
     now_option,
@@ -147,13 +148,7 @@ def apply(
 @github.command(short_help="Check drift and keep one labelled issue open while it lasts.")
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
 @target_options
-@click.option(
-    "--ack",
-    "ack_file",
-    default=None,
-    metavar="ACK.yaml",
-    help="Known drift, acknowledged until a date (a missing file acknowledges nothing).",
-)
+@ack_option
 @click.option("--label", default=DEFAULT_LABEL, show_default=True, help="The drift issue's label.")
 @now_option
 @shard_option
