@@ -136,6 +136,15 @@ def apply_on_merge(
     return step(repo, fake, emu, "apply", event_name="push", event={}, sha=MERGE, journal=journal)
 
 
+def planned_and_merged(repo: Repo, fake: FakeGitHub, emu: Emulator) -> int:
+    """A PR planned, its plan uploaded as the artifact, and merged as MERGE: its number."""
+    pr = fake.add_pull(head_sha=HEAD)
+    _, outputs, _ = plan(repo, fake, emu, pr)
+    upload(fake, outputs, pr)
+    merge(fake, pr)
+    return pr
+
+
 def merge(fake: FakeGitHub, pr: int) -> None:
     """GitHub merges the PR as MERGE."""
     fake.pulls[pr].update(merge_commit_sha=MERGE, merged_at="2026-12-01T10:00:00Z")
@@ -272,10 +281,7 @@ def test_changes_that_undo_live_drift_are_told_apart_from_the_pr(
 def test_a_merged_pr_whose_plan_still_holds_is_applied(
     repo: Repo, fake_github: FakeGitHub, emulator: Emulator
 ) -> None:
-    pr = fake_github.add_pull(head_sha=HEAD)
-    _, outputs, _ = plan(repo, fake_github, emulator, pr)
-    upload(fake_github, outputs, pr)
-    merge(fake_github, pr)
+    pr = planned_and_merged(repo, fake_github, emulator)
 
     result, outputs, summary = apply_on_merge(repo, fake_github, emulator)
 
@@ -294,14 +300,11 @@ def test_a_merged_pr_whose_plan_still_holds_is_applied(
 def test_a_ui_change_between_pr_and_merge_makes_apply_refuse_with_no_write(
     repo: Repo, fake_github: FakeGitHub, emulator: Emulator
 ) -> None:
-    pr = fake_github.add_pull(head_sha=HEAD)
-    _, outputs, _ = plan(repo, fake_github, emulator, pr)
-    upload(fake_github, outputs, pr)
-    merge(fake_github, pr)
+    planned_and_merged(repo, fake_github, emulator)
     ui_adds(emulator, "https://colleague.example.com/**")
     before = writes(emulator)
 
-    result, outputs, summary = apply_on_merge(repo, fake_github, emulator)
+    result, _outputs, summary = apply_on_merge(repo, fake_github, emulator)
 
     assert result.code == 3
     assert writes(emulator) == before
@@ -409,10 +412,7 @@ def test_outside_github_actions_a_job_stops_before_reading_anything(
 def test_an_edited_plan_comment_is_not_a_reviewed_plan(
     repo: Repo, fake_github: FakeGitHub, emulator: Emulator
 ) -> None:
-    pr = fake_github.add_pull(head_sha=HEAD)
-    _, outputs, _ = plan(repo, fake_github, emulator, pr)
-    upload(fake_github, outputs, pr)
-    merge(fake_github, pr)
+    pr = planned_and_merged(repo, fake_github, emulator)
     comment = the_comment(fake_github, pr)
     comment.update(
         body=str(comment["body"]).replace("52.14.0.0/16", "52.0.0.0/8"),
@@ -441,10 +441,7 @@ def test_a_plan_without_its_artifact_applies_nothing(
 def test_a_rerun_of_an_old_apply_job_applies_nothing(
     repo: Repo, fake_github: FakeGitHub, emulator: Emulator
 ) -> None:
-    pr = fake_github.add_pull(head_sha=HEAD)
-    _, outputs, _ = plan(repo, fake_github, emulator, pr)
-    upload(fake_github, outputs, pr)
-    merge(fake_github, pr)
+    planned_and_merged(repo, fake_github, emulator)
     result, _, summary = apply_on_merge(repo, fake_github, emulator, main_head="9" * 40)
     assert result.code == 3
     assert f"commit {MERGE[:12]} is no longer the head of main" in summary
