@@ -112,11 +112,12 @@ def test_github_context_from_the_environment() -> None:
 def test_journal_context_is_in_every_line_and_cannot_hide_the_write(tmp_path: Path) -> None:
     """Context keys (commit, reason) join each line; the write's own keys win a clash."""
     journal = Journal(tmp_path / "j.jsonl", "sandbox", {"reason": "break-glass", "org": "x"})
-    journal.record("org-1", "ip_allowlist:A", "PUT", "/p/1", "ok")
-    [line] = (tmp_path / "j.jsonl").read_text().splitlines()
-    entry = json.loads(line)
-    assert entry["reason"] == "break-glass"
-    assert entry["org"] == "org-1"
+    journal.outcome(journal.intent("org-1", "ip_allowlist:A", "PUT", "/p/1"), 202, "ok")
+    lines = [json.loads(line) for line in (tmp_path / "j.jsonl").read_text().splitlines()]
+    assert [entry["event"] for entry in lines] == ["intent", "outcome"]
+    for entry in lines:
+        assert entry["reason"] == "break-glass"
+        assert entry["org"] == "org-1"
 
 
 @pytest.mark.parametrize(

@@ -78,8 +78,12 @@ def test_sandbox_loop_plan_apply_replan_and_drift(cli: CliRunner, tmp_path: Path
         for line in (tmp_path / ".rovo-reconcile" / "journal.jsonl").read_text().splitlines()
     ]
     assert journal
-    assert {"time", "org", "key", "method", "path", "status", "target"} <= set(journal[0])
+    assert {"time", "org", "key", "method", "path", "request", "target"} <= set(journal[0])
     assert journal[0]["target"].startswith("sandbox (")
+    intents = sorted(e["request"] for e in journal if e["event"] == "intent")
+    outcomes = [e for e in journal if e["event"] == "outcome"]
+    assert intents == sorted(e["request"] for e in outcomes)
+    assert all(e["result"] == "ok" and 200 <= e["status"] < 300 for e in outcomes)
 
     again = cli("plan", str(examples), "--detailed-exitcode")
     assert again.code == 0, again.stdout

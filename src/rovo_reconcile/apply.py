@@ -9,18 +9,30 @@ failure does not stop the others):
    first; then the allowlist steps of `write_order` (created disabled, widened,
    enabled, disabled, narrowed, deleted, each step chosen so no `mustAllow`
    address is shut out on the way); then MCP domains removed; MCP toggles last;
-4. re-reads each object before its update and stops if someone else changed it;
+4. re-reads each object before every write to it and stops if it is not what this
+   run expects (the plan's `before`, or what the run's last write made it); re-reads
+   by name just before each create;
 5. waits for each asynchronous policy write to settle (`failed` is an error);
-6. journals every write, then re-reads and re-plans: a non-empty plan means
-   "did not converge".
+6. journals every write (an intent before, an outcome after), then re-reads and
+   re-plans: a non-empty plan, or two allowlists of one name, is "did not converge".
+
+A write whose answer leaves open whether it happened is never resent blindly: a
+re-read decides (`_OrgRun._write`). An org's run holds its lease (`Journal.lease`)
+from the first read to the last, so a second apply on the org refuses to start.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import hashlib
+import itertools
 import json
 import os
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -53,11 +65,13 @@ from rovo_reconcile.plan import (
 from rovo_reconcile.progress import OnOrgDone, OrgDone
 from rovo_reconcile.reconcile import apply_refusals
 from rovo_reconcile.targets import Target, open_client
-from rovo_reconcile.write_order import NoSafeOrder, Step, allowlist_steps
+from rovo_reconcile.write_order import NoSafeOrder, Step, allowlist_steps, same_value
 
 __all__ = [
     "ApplyResult",
     "Journal",
+    "JournalEntry",
+    "LeaseHeld",
     "OrgResult",
     "Outcome",
     "apply_plan",
@@ -131,7 +145,14 @@ def result_without_writes(plan: Plan) -> ApplyResult:
 
 
 class Journal:
-    """JSON lines, one per write, each appended with a single write() so lines never interleave."""
+    """JSON lines, each appended with a single write() so lines never interleave.
+
+    Every request that writes gets two lines: an `intent` before it is sent and an
+    `outcome` after its answer, tied by a `request` id. So a run killed between send
+    and answer leaves an intent without an outcome, and every write the server saw
+    has an intent line. An ambiguous answer (none, 429, 5xx) gets its outcome after
+    the re-read that decides it, with the `verdict`: landed, not landed or unknown.
+    """
 
     def __init__(
         self, path: Path, target: str | None = None, context: Mapping[str, str] | None = None
@@ -143,6 +164,9 @@ class Journal:
         """Merged into every line: where the run happened (commit, run_id, actor, run_url from
         `run_context.github_context`) and why (`reason` of a forced apply). The keys of the
         write itself win over a context key of the same name."""
+        self.run = uuid.uuid4().hex[:12]
+        """This run's id: the prefix of its request ids."""
+        self._requests = itertools.count(1)
 
     def check_writable(self) -> None:
         """Fail before the first write, not after it, when the journal cannot be appended to."""
@@ -151,23 +175,76 @@ class Journal:
         except OSError as e:
             raise UsageError(f"--journal {self.path}: cannot append to it ({e.strerror})") from e
 
-    def record(self, org_id: str, key: str, method: str, path: str, status: str) -> None:
-        entry = {
+    def intent(self, org_id: str, key: str, method: str, path: str) -> JournalEntry:
+        """Record a write about to be sent (before a byte of it leaves); returns its entry."""
+        entry = JournalEntry(f"{self.run}-{next(self._requests)}", org_id, key, method, path)
+        self._record(entry, {"event": "intent"})
+        return entry
+
+    def outcome(
+        self,
+        entry: JournalEntry,
+        status: int | None,
+        result: Literal["ok", "error", "ambiguous"],
+        verdict: Verdict | None = None,
+    ) -> None:
+        """Record what came of `entry`: the HTTP status (None: no answer) and, for an
+        ambiguous answer, whether the re-read found the write landed."""
+        fields: dict[str, object] = {"event": "outcome", "status": status, "result": result}
+        if verdict is not None:
+            fields["verdict"] = verdict
+        self._record(entry, fields)
+
+    @contextmanager
+    def lease(self, org_id: str) -> Iterator[None]:
+        """Hold this org's lease for the block, or raise `LeaseHeld` at once.
+
+        The lease is an exclusive `flock` on a file beside the journal, one per target
+        and org: the kernel drops it when the holder exits, even on SIGKILL, so a crash
+        never leaves an org locked. It excludes every apply that shares this journal's
+        directory (one runner, or a shared file system); CI jobs on separate runners are
+        kept apart by the workflow's concurrency group.
+        """
+        digest = hashlib.sha256(f"{self.target}\0{org_id}".encode()).hexdigest()[:16]
+        path = self.path.parent / f"{self.path.name}.leases" / f"{digest}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as e:
+                raise LeaseHeld(org_id, _holder(os.pread(fd, 4096, 0))) from e
+            holder = json.dumps(
+                {"run": self.run, "pid": os.getpid(), "host": socket.gethostname(), "since": _now()}
+            )
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, holder.encode("utf-8"), 0)
+            try:
+                yield
+            finally:
+                os.ftruncate(fd, 0)  # released: no stale holder to show
+        finally:
+            os.close(fd)  # closing the descriptor drops the flock
+
+    def _record(self, entry: JournalEntry, fields: Mapping[str, object]) -> None:
+        line = {
             **self.context,
-            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            "org": org_id,
-            "key": key,
-            "method": method,
-            "path": path,
-            "status": status,
+            "time": _now(),
+            "request": entry.request,
+            "org": entry.org_id,
+            "key": entry.key,
+            "method": entry.method,
+            "path": entry.path,
+            **fields,
             **({"target": self.target} if self.target is not None else {}),
         }
-        line = (json.dumps(entry, sort_keys=True) + "\n").encode("utf-8")
+        data = (json.dumps(line, sort_keys=True) + "\n").encode("utf-8")
         try:
-            self._append(line)
+            self._append(data)
         except OSError as e:
+            sent = "was sent" if fields.get("event") == "outcome" else "was not sent: it"
             raise RovoError(
-                f"{method} {path} was sent but could not be journalled in {self.path} "
+                f"{entry.method} {entry.path} {sent} could not be journalled in {self.path} "
                 f"({e.strerror}); stopping this org"
             ) from e
 
@@ -178,6 +255,45 @@ class Journal:
             os.write(fd, data)
         finally:
             os.close(fd)
+
+
+Verdict = Literal["landed", "not landed", "unknown"]
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One write as the journal knows it; `request` ties its intent to its outcome."""
+
+    request: str
+    org_id: str
+    key: str
+    method: str
+    path: str
+
+
+class LeaseHeld(RovoError):
+    """Another apply holds this org's lease."""
+
+    def __init__(self, org_id: str, holder: str) -> None:
+        super().__init__(
+            f"another apply is running on org {org_id} (lease held by {holder}); "
+            "nothing was written: run apply again once it has finished"
+        )
+
+
+def _holder(data: bytes) -> str:
+    """Who holds a lease, from its lock file, in words."""
+    try:
+        holder = json.loads(data)
+        return (
+            f"run {holder['run']}, pid {holder['pid']} on {holder['host']} since {holder['since']}"
+        )
+    except (ValueError, TypeError, KeyError):
+        return "another process"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 class _Stop(Exception):
@@ -249,8 +365,9 @@ class _OrgRun:
         self.result = OrgResult(plan.org_id, plan.file, notes=plan.notes, org_name=plan.org_name)
         self.created: dict[str, str] = {}
         """Ids of the allowlists this run created, by name."""
-        self.verified: set[int] = set()
-        """Changes (by id) whose allowlist was re-read and found as planned."""
+        self.expected: dict[str, dict[str, Any]] = {}
+        """The value this run expects each allowlist it wrote (by name) to have now: what
+        its last write made it. A list not written yet is expected as its plan's `before`."""
         self.touched: set[int] = set()
         """Changes (by id) with at least one write that landed."""
 
@@ -259,11 +376,14 @@ class _OrgRun:
             self.result.exit_code, self.result.message = EXIT_ERROR, self.plan.error
             return self.result
         try:
-            live = await read_org(self.client, self.urls.api_url, self.plan.org_id)
-            if self._check_fresh(live):
-                self._check_guards(live)
-                await self._write_all(live, self._allowlist_steps(live))
-                await self._converge()
+            with self.journal.lease(self.plan.org_id):
+                live = await read_org(self.client, self.urls.api_url, self.plan.org_id)
+                if self._check_fresh(live):
+                    self._check_guards(live)
+                    await self._write_all(live, self._allowlist_steps(live))
+                    await self._converge()
+        except LeaseHeld as e:
+            self.result.exit_code, self.result.message = EXIT_GUARD, str(e)
         except _Stop as e:
             self.result.exit_code, self.result.message = e.exit_code, str(e)
         except RovoError as e:
@@ -364,29 +484,65 @@ class _OrgRun:
             if last_step[id(change)] == index:
                 self.result.outcomes.append(Outcome(change, "applied"))
 
-    async def _send(self, change: Change, method: str, url: str, body: Json | None) -> Json | None:
+    async def _write(
+        self,
+        change: Change,
+        method: str,
+        url: str,
+        body: Json | None,
+        landed: Callable[[], Awaitable[bool]],
+    ) -> Json | None:
+        """Send one write, journalled as intent then outcome; the answer's JSON, if any.
+
+        Never resent blindly (DESIGN.md section 5): after an answer that leaves open
+        whether the write happened (none, 429, 5xx), `landed()` re-reads and decides.
+        Only a write found not to have landed is sent again, after the wait the server
+        asked for, up to the retry policy's attempts. `landed()` raises `_Stop` when the
+        object is neither as before nor as written: someone else changed it.
+        """
         path = url.removeprefix(self.urls.api_url)
-        try:
-            answer = await self.client.send_json(method, url, body)
-        except ApiError as e:
-            self.journal.record(
-                self.plan.org_id, change.key, method, path, f"error {e.status or ''}".strip()
-            )
-            raise
-        self.touched.add(id(change))
-        self.journal.record(self.plan.org_id, change.key, method, path, "ok")
-        return answer
+        retry = self.client.retry
+        for attempt in range(1, retry.max_attempts + 1):
+            entry = self.journal.intent(self.plan.org_id, change.key, method, path)
+            try:
+                response = await self.client.request(method, url, json_body=body)
+            except AmbiguousWrite as e:
+                verdict: Verdict = "unknown"
+                try:
+                    verdict = "landed" if await landed() else "not landed"
+                finally:
+                    self.journal.outcome(entry, e.status or None, "ambiguous", verdict)
+                if verdict == "landed":
+                    self.touched.add(id(change))
+                    return None
+                if attempt == retry.max_attempts:
+                    raise
+                await self.client.clock.sleep(
+                    e.wait if e.wait is not None else retry.backoff(attempt)
+                )
+                continue
+            except ApiError as e:
+                self.journal.outcome(entry, e.status or None, "error")
+                raise
+            self.touched.add(id(change))
+            self.journal.outcome(entry, response.status_code, "ok")
+            return _json_answer(response.content)
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     # MCP domains ---------------------------------------------------------------
 
     async def _create_domain(self, change: Change) -> None:
         body = {"data": {"type": "rovo-mcp-domain", "attributes": {"pattern": change.after}}}
+
+        async def landed() -> bool:
+            return change.after in await self._domain_ids()
+
         try:
-            await self._send(change, "POST", self.urls.mcp_domains, body)
-        except (AmbiguousWrite, ApiConflict):
-            if change.after in await self._domain_ids():
-                return  # the write did land (or someone added the same domain): nothing to resend
-            await self._send(change, "POST", self.urls.mcp_domains, body)
+            await self._write(change, "POST", self.urls.mcp_domains, body, landed)
+        except ApiConflict:
+            if not await landed():
+                raise
+            # someone added the same domain since the plan: it is there, nothing to send
 
     async def _delete_domain(self, change: Change, live: LiveOrg) -> None:
         """Delete the domain, and every other live spelling of the same pattern."""
@@ -394,21 +550,16 @@ class _OrgRun:
             live.domain_ids[change.before],
             *live.extra_domain_ids.get(change.before, ()),
         ):
-            url = f"{self.urls.mcp_domains}/{domain_id}"
+
+            async def landed(domain_id: str = domain_id) -> bool:
+                return domain_id not in (await self._domain_ids()).values()
+
             try:
-                await self._send(change, "DELETE", url, None)
+                await self._write(
+                    change, "DELETE", f"{self.urls.mcp_domains}/{domain_id}", None, landed
+                )
             except ApiNotFound:
                 continue  # already gone
-            except AmbiguousWrite:
-                if domain_id in (await self._domain_ids()).values():
-                    await self._delete_once_more(change, url)
-
-    async def _delete_once_more(self, change: Change, url: str) -> None:
-        """Resend a DELETE whose first answer was lost; gone by now is as good as deleted."""
-        try:
-            await self._send(change, "DELETE", url, None)
-        except ApiNotFound:
-            return
 
     async def _domain_ids(self) -> dict[str, str]:
         found = {}
@@ -421,27 +572,40 @@ class _OrgRun:
     # MCP settings --------------------------------------------------------------
 
     async def _patch_setting(self, change: Change) -> None:
-        current = await self.client.get_json(self.urls.mcp_settings)
-        attributes = (current.get("data") or {}).get("attributes") or {}
         if change.key == setting_key(SETTING_SUPPORTED_DOMAINS):
-            now, patch = (
-                attributes.get("allowAtlassianSupportedDomains"),
-                {"allowAtlassianSupportedDomains": change.after},
-            )
+            patch: Json = {"allowAtlassianSupportedDomains": change.after}
         else:
             assert change.key == setting_key(SETTING_API_TOKEN)
-            now = (attributes.get("authentication") or {}).get("apiToken")
             patch = {"authentication": {"apiToken": change.after}}
+
+        async def landed() -> bool:
+            now = await self._setting(change)
+            if now not in (change.before, change.after):
+                raise _Stop(
+                    f"{change.key} was changed by someone else (live is now {now}); re-plan",
+                    EXIT_GUARD,
+                )
+            return bool(now == change.after)
+
+        now = await self._setting(change)
         if now != change.before:
             raise _Stop(
                 f"{change.key} was changed by someone else (live is now {now}); re-plan", EXIT_GUARD
             )
-        await self._send(
+        await self._write(
             change,
             "PATCH",
             self.urls.mcp_settings,
             {"data": {"type": "rovo-mcp-settings", "attributes": patch}},
+            landed,
         )
+
+    async def _setting(self, change: Change) -> object:
+        current = await self.client.get_json(self.urls.mcp_settings)
+        attributes = (current.get("data") or {}).get("attributes") or {}
+        if change.key == setting_key(SETTING_SUPPORTED_DOMAINS):
+            return attributes.get("allowAtlassianSupportedDomains")
+        return (attributes.get("authentication") or {}).get("apiToken")
 
     # IP allowlists -------------------------------------------------------------
 
@@ -476,59 +640,106 @@ class _OrgRun:
         }
 
     async def _create_allowlist(self, change: Change, live: LiveOrg) -> None:
-        """Created disabled; a later step enables it once it has settled."""
-        body = self._body(change.after, False, live)
-        try:
-            answer = await self._send(change, "POST", self.urls.policies, body)
-        except AmbiguousWrite:
-            answer = await self._find_policy(change.after["name"])
-            if answer is None:
-                answer = await self._send(change, "POST", self.urls.policies, body)
-            else:
-                self.touched.add(id(change))  # the lost answer's write did land
-        policy_id = str(((answer or {}).get("data") or answer or {}).get("id"))
-        self.created[change.after["name"]] = policy_id
-        await self._settle(policy_id)
+        """Created disabled; a later step enables it once it has settled.
 
-    async def _find_policy(self, name: str) -> Json | None:
-        async for item in self.client.pages(
-            "GET", self.urls.policies, params={"type": "ip-allowlist"}
-        ):
-            if (item.get("attributes") or {}).get("name") == name:
-                return item
-        return None
+        The name is looked up just before the POST: another apply, or a colleague, may
+        have created the list since the plan, and a second one would be a duplicate.
+        """
+        name = change.after["name"]
+        if await self._find_policies(name):
+            raise _Stop(
+                f"{change.key}: an allowlist named {name!r} was created by someone else since "
+                "the plan; nothing was sent for it: re-plan",
+                EXIT_GUARD,
+            )
+        value = {**change.after, "enabled": False}
+
+        async def landed() -> bool:
+            return bool(await self._find_policies(name))
+
+        answer = await self._write(
+            change, "POST", self.urls.policies, self._body(value, False, live), landed
+        )
+        policy_id = ((answer or {}).get("data") or {}).get("id")
+        if policy_id is None:  # the answer was lost (or had no id): find what landed
+            found = await self._find_policies(name)
+            if len(found) != 1:
+                raise _Stop(
+                    f"{change.key}: {len(found)} allowlists named {name!r} after creating it; "
+                    "check Atlassian Administration",
+                    EXIT_ERROR,
+                )
+            policy_id = found[0].get("id")
+        self.created[name] = str(policy_id)
+        self.expected[name] = value
+        await self._settle(str(policy_id))
+
+    async def _find_policies(self, name: str) -> list[Json]:
+        """Every live ip-allowlist policy named `name` (more than one is a duplicate)."""
+        return [
+            item
+            async for item in self.client.pages(
+                "GET", self.urls.policies, params={"type": "ip-allowlist"}
+            )
+            if (item.get("attributes") or {}).get("name") == name
+        ]
 
     def _policy_id(self, name: str, live: LiveOrg) -> str:
         return self.created[name] if name in self.created else live.allowlists[name].id
 
-    async def _verify(self, change: Change, live: LiveOrg) -> None:
-        """Re-read the allowlist just before its first write; someone else's change stops the run."""
-        url = f"{self.urls.policies}/{live.allowlists[change.before['name']].id}"
+    async def _read_value(self, url: str, live: LiveOrg) -> dict[str, Any] | None:
+        """The allowlist at `url` as compared with plan values; None when it is gone."""
         try:
             current = await self.client.get_json(url)
-        except ApiNotFound as e:
-            raise _Stop(f"{change.key} was deleted by someone else; re-plan", EXIT_GUARD) from e
+        except ApiNotFound:
+            return None
         model, _ = allowlist_from_policy(current.get("data") or {}, live.workspaces, [])
-        if allowlist_value(model) != change.before:
+        return allowlist_value(model)
+
+    async def _check_unchanged(self, change: Change, live: LiveOrg) -> None:
+        """Re-read the allowlist just before a write; a value other than the one this run
+        expects (the plan's `before`, or what its last write made it) stops the org."""
+        name = change.before["name"] if change.before is not None else change.after["name"]
+        expected = self.expected.get(name, change.before)
+        url = f"{self.urls.policies}/{self._policy_id(name, live)}"
+        now = await self._read_value(url, live)
+        if now is None:
+            raise _Stop(f"{change.key} was deleted by someone else; re-plan", EXIT_GUARD)
+        if not same_value(now, expected):
             raise _Stop(
-                f"{change.key} was changed by someone else since the plan; re-plan", EXIT_GUARD
+                f"{change.key} was changed by someone else since "
+                f"{'the plan' if name not in self.expected else 'this run wrote it'}: "
+                f"{_difference(expected, now)}; nothing more was written to it: re-plan",
+                EXIT_GUARD,
             )
 
     async def _put(
         self, change: Change, live: LiveOrg, value: dict[str, Any], enabled: bool
     ) -> None:
-        policy_id = self._policy_id(value["name"], live)
-        await self._send(
-            change, "PUT", f"{self.urls.policies}/{policy_id}", self._body(value, enabled, live)
-        )
-        await self._settle(policy_id)
+        name = value["name"]
+        url = f"{self.urls.policies}/{self._policy_id(name, live)}"
+        before = self.expected.get(name, change.before)
+
+        async def landed() -> bool:
+            now = await self._read_value(url, live)
+            if now is not None and same_value(now, value):
+                return True
+            if now is not None and same_value(now, before):
+                return False
+            raise _Stop(
+                f"{change.key} was changed by someone else while this run wrote it; re-plan",
+                EXIT_GUARD,
+            )
+
+        await self._write(change, "PUT", url, self._body(value, enabled, live), landed)
+        self.expected[name] = value
+        await self._settle(self._policy_id(name, live))
 
     async def _allowlist_step(self, step: Step, live: LiveOrg) -> None:
-        """One write of `write_order`; an existing list is re-read before its first write."""
+        """One write of `write_order`; the list is re-read before every write but its create."""
         change = step.change
-        if change.action != "create" and id(change) not in self.verified:
-            await self._verify(change, live)
-            self.verified.add(id(change))
+        if step.kind != "create":
+            await self._check_unchanged(change, live)
         if step.kind == "create":
             await self._create_allowlist(change, live)
         elif step.kind == "delete":
@@ -539,13 +750,22 @@ class _OrgRun:
 
     async def _delete_allowlist(self, change: Change, live: LiveOrg) -> None:
         url = f"{self.urls.policies}/{live.allowlists[change.before['name']].id}"
+
+        async def landed() -> bool:
+            now = await self._read_value(url, live)
+            if now is None:
+                return True
+            if same_value(now, self.expected.get(change.before["name"], change.before)):
+                return False
+            raise _Stop(
+                f"{change.key} was changed by someone else while this run deleted it; re-plan",
+                EXIT_GUARD,
+            )
+
         try:
-            await self._send(change, "DELETE", url, None)
+            await self._write(change, "DELETE", url, None, landed)
         except ApiNotFound:
             return
-        except AmbiguousWrite:
-            if await self._find_policy(change.before["name"]) is not None:
-                await self._delete_once_more(change, url)
 
     async def _settle(self, policy_id: str) -> None:
         """Poll until no resource is applying or removing; `failed` is an error."""
@@ -577,12 +797,47 @@ class _OrgRun:
             self.plan.desired or {"org": self.plan.org_id}, self.plan.guards
         )
         remaining = make_plan(desired, live.state).changes
-        self.result.converged = not remaining
+        duplicates = live.duplicate_names if desired.ip_allowlists is not None else ()
+        self.result.converged = not remaining and not duplicates
+        if duplicates:
+            names = ", ".join(repr(n) for n in duplicates)
+            raise _Stop(
+                f"did not converge: after the writes more than one live allowlist is named "
+                f"{names} (another apply or a colleague created one at the same time); "
+                "delete the extra one in Atlassian Administration",
+                EXIT_ERROR,
+            )
         if remaining:
             keys = ", ".join(c.key for c in remaining)
             raise _Stop(
                 f"did not converge: after the writes live still differs in {keys}", EXIT_ERROR
             )
+
+
+def _json_answer(content: bytes) -> Json | None:
+    """A write's answer as JSON; None when it is empty or not a JSON object."""
+    try:
+        data = json.loads(content) if content else None
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _difference(expected: Mapping[str, Any], now: Mapping[str, Any]) -> str:
+    """How an allowlist's live value differs from the expected one, in a few words."""
+    parts = []
+    for key in sorted(set(expected) | set(now)):
+        was, is_ = expected.get(key), now.get(key)
+        if isinstance(was, list) and isinstance(is_, list):
+            added = [str(x) for x in is_ if x not in was]
+            removed = [str(x) for x in was if x not in is_]
+            if added or removed:
+                parts.append(
+                    f"{key} " + ", ".join([*(f"+{a}" for a in added), *(f"-{r}" for r in removed)])
+                )
+        elif was != is_:
+            parts.append(f"{key} {was} -> {is_}")
+    return "; ".join(parts) or "its value differs"
 
 
 _PARTLY = "partly applied: the run stopped before this change's remaining writes (see the journal)"

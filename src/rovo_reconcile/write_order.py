@@ -30,7 +30,7 @@ from rovo_reconcile.guards import locked_out
 from rovo_reconcile.model import APPS
 from rovo_reconcile.plan import Change
 
-__all__ = ["NoSafeOrder", "Step", "allowlist_steps"]
+__all__ = ["NoSafeOrder", "Step", "allowlist_steps", "same_value"]
 
 Kind = Literal["create", "put", "delete"]
 
@@ -97,8 +97,8 @@ def _steps(change: Change) -> list[Step]:
             "addresses": sorted(set(before["addresses"]) | set(after["addresses"])),
             "apps": [app for app in APPS if app in before["apps"] or app in after["apps"]],
         }
-        steps = [] if _same(union, before) else [Step(change, "put", union, _WIDEN)]
-        return steps if _same(union, after) else [*steps, Step(change, "put", after, _NARROW)]
+        steps = [] if same_value(union, before) else [Step(change, "put", union, _WIDEN)]
+        return steps if same_value(union, after) else [*steps, Step(change, "put", after, _NARROW)]
     if before["enabled"]:
         return [Step(change, "put", after, _DISABLE)]
     return [Step(change, "put", after, _ENABLE if after["enabled"] else _WIDEN)]
@@ -114,7 +114,7 @@ def _apply(state: Mapping[str, dict[str, Any]], step: Step) -> dict[str, dict[st
     return after
 
 
-def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+def same_value(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     """Equal allowlist values, whatever the order of their lists."""
     return {k: sorted(v) if isinstance(v, list) else v for k, v in a.items()} == {
         k: sorted(v) if isinstance(v, list) else v for k, v in b.items()

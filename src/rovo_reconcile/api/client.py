@@ -29,6 +29,8 @@ from rovo_reconcile.api.retry import (
     RetryPolicy,
     SystemClock,
     can_resend,
+    outcome_unknown,
+    server_wait,
 )
 from rovo_reconcile.api.secrets import Secret, redact
 
@@ -103,6 +105,8 @@ class AdminClient:
             response = outcome if isinstance(outcome, httpx.Response) else None
             if response is not None and response.status_code < 400:
                 return response
+            if response is not None and outcome_unknown(method, path, response.status_code):
+                raise self._ambiguous(method, path, response)  # never resent here: see retry.py
             if response is not None and response.status_code not in RETRY_STATUSES:
                 raise self._error(method, path, response)
             refused = isinstance(outcome, _Failed) and outcome.refused
@@ -161,6 +165,16 @@ class AdminClient:
         error = error_from_response(method, path, response.status_code, response.content)
         error.args = (self._clean(str(error.args[0])),)
         return error
+
+    def _ambiguous(self, method: str, path: str, response: httpx.Response) -> AmbiguousWrite:
+        error = self._error(method, path, response)
+        ambiguous = AmbiguousWrite(
+            f"{error.args[0]}; the write may or may not have been applied",
+            status=response.status_code,
+            code=error.code,
+        )
+        ambiguous.wait = server_wait(response, self.clock.wall())
+        return ambiguous
 
     def _gave_up(
         self, method: str, path: str, outcome: httpx.Response | _Failed, why: str

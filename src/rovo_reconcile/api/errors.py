@@ -8,7 +8,7 @@
     ├── ApiConflict         409  the object already exists
     ├── ApiUnavailable      429/5xx  still failing when retries or the time budget ran out
     ├── ApiConnectionError  the server could not be reached
-    └── AmbiguousWrite      a non-idempotent write whose outcome is unknown: re-read, never resend
+    └── AmbiguousWrite      a write whose outcome is unknown (no answer, 429, 5xx): re-read, then decide
     WriteRefused (exit 1)   a write attempted by a read-only command, stopped before it left
 
 Bodies come as ApplicationError `{"errors": [{"status": "404", "code", "title", "detail"}]}`,
@@ -84,7 +84,10 @@ class ApiConnectionError(ApiError):
 
 
 class AmbiguousWrite(ApiError):
-    """The connection failed after a POST or DELETE was sent: it may or may not have happened."""
+    """A write was sent and its answer (none, 429 or 5xx) does not say whether it happened."""
+
+    wait: float | None = None
+    """Seconds the server asked to wait before anything is sent again (Retry-After)."""
 
 
 class WriteRefused(RovoError):

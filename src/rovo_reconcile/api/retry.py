@@ -1,12 +1,18 @@
 """When to try a request again, and how long to wait first.
 
-429 and 503 are retried for every method: the server says it did nothing.
-Connection failures before the request was sent are retried too; a refused
-connection only a few times, quickly (nothing is listening, and waiting rarely
-changes that). A failure after a non-idempotent write (POST, DELETE) was sent is
-never retried blindly: the caller re-reads and re-plans instead. PUT and PATCH
-carry the whole desired value, so sending them again is safe, and so is the one
-POST that only reads (the workspaces search).
+Only requests that read are ever sent again by the HTTP layer: GET, HEAD and the
+one POST that only reads (the workspaces search). They are retried after 429 and
+503, and after a connection failure. A connection that never opened (nothing
+was sent) is retried for every method; a refused one only a few times, quickly
+(nothing is listening, and waiting rarely changes that).
+
+A write (POST, PUT, PATCH, DELETE) is never resent here (DESIGN.md section 5):
+a 429 or 5xx may come from a gateway after the origin committed, and a lost
+answer says nothing either way. The client raises `AmbiguousWrite` (carrying
+the wait the server asked for) and the apply re-reads the object to decide
+whether the write landed, resending only one that did not. Even a PUT, which
+carries the whole value, goes through that re-read: resent blindly it could
+overwrite a colleague's edit made since the first send landed.
 
 The wait honours `Retry-After` (never earlier), then `X-RateLimit-Reset`, else a
 capped exponential backoff with full jitter; a total time budget bounds it all.
@@ -29,17 +35,17 @@ import httpx
 from rovo_reconcile.api.transport import is_read_only_request
 
 __all__ = [
-    "IDEMPOTENT_METHODS",
     "RETRY_STATUSES",
     "Clock",
     "RetryPolicy",
     "SystemClock",
     "can_resend",
+    "outcome_unknown",
     "server_wait",
 ]
 
 RETRY_STATUSES = frozenset({429, 503})
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH"})
+"""Statuses after which a read is sent again."""
 # Epoch values above this are milliseconds: as seconds it would be the year 5138.
 _EPOCH_MS_THRESHOLD = 10**11
 _EPOCH_SECONDS_FLOOR = 10**9
@@ -48,8 +54,14 @@ _EPOCH = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
 def can_resend(method: str, path: str) -> bool:
-    """Whether sending this request again after an unknown outcome cannot change anything twice."""
-    return method in IDEMPOTENT_METHODS or is_read_only_request(method, path)
+    """Whether the HTTP layer may send this request again: only when it reads."""
+    return is_read_only_request(method, path)
+
+
+def outcome_unknown(method: str, path: str, status: int) -> bool:
+    """Whether this answer to a write leaves open that the write landed: a 429 or a 5xx
+    (a gateway may answer so after the origin committed). The caller must re-read."""
+    return not can_resend(method, path) and (status == 429 or status >= 500)
 
 
 class Clock(Protocol):

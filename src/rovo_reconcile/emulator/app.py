@@ -13,9 +13,10 @@ endpoints, under `/admin/control/v1/orgs/{orgId}`:
   rovo-reconcile, not an emulation of anything Atlassian serves.
 
 Plus the workspaces search `POST /admin/v2/orgs/{orgId}/workspaces` (reads
-only), and `/_emulator/stats`, which is no Atlassian API at all: a request
-counter for tests and benchmarks, kept in the SQLite file so it adds up across
-processes.
+only), and `/_emulator/stats` and `/_emulator/writes`, which are no Atlassian
+API at all: a request counter and the log of every write request (method,
+path, status) for tests and benchmarks, kept in the SQLite file so they add up
+across processes.
 
 Store calls run inline on the event loop. Each is one short SQLite statement
 or transaction (about 0.2 ms) and no transaction spans an `await`, so nothing
@@ -142,6 +143,7 @@ def create_app(db_path: Path, options: EmulatorOptions | None = None) -> Starlet
         _route(f"{CONTROL_BASE}/rovo-mcp/domains/{{domain_id}}", DELETE=api.delete_domain),
         _route("/_emulator/stats", GET=api.stats),
         _route("/_emulator/stats/reset", POST=api.reset_stats),
+        _route("/_emulator/writes", GET=api.writes),
     ]
     middleware = [
         Middleware(
@@ -455,6 +457,9 @@ class _Api:
 
     async def stats(self, request: Request) -> Response:
         return JSONResponse(await self._run(self.store.stats))
+
+    async def writes(self, request: Request) -> Response:
+        return JSONResponse({"writes": await self._run(self.store.write_log)})
 
     async def reset_stats(self, request: Request) -> Response:
         await self._run(self.store.reset_stats)

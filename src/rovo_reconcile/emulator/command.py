@@ -184,8 +184,9 @@ def serve(
     rovo-reconcile's own contract, because Atlassian publishes no MCP admin API.
 
     Prints one line when ready: 'rovo-reconcile emulator listening on URL (state FILE)'.
-    Besides the API it serves GET /_emulator/stats and POST /_emulator/stats/reset,
-    request counters that are no part of any Atlassian API.
+    Besides the API it serves GET /_emulator/stats, GET /_emulator/writes (every
+    write request, in order, with its status) and POST /_emulator/stats/reset:
+    request counters and a log that are no part of any Atlassian API.
     """
     import time
 

@@ -7,7 +7,7 @@ a response cut off mid-body, which no Response object can express.
 
 Order, per request (the `/_emulator/` endpoints skip all of it):
 
-    count -> latency -> rate limit (429) -> fail_rate (503) -> auth (401/403)
+    read the whole request -> count -> latency -> rate limit (429) -> fail_rate (503) -> auth (401/403)
           -> handler -> drop (writes only: the write is done, the answer is cut)
 
 The rate limit comes first so that, as documented, every response - a 401
@@ -164,8 +164,12 @@ class EmulatorMiddleware:
                 self.store.count_request(method, path, message["status"], write=write)
             await send(message)
 
+        whole = await _read_whole(receive)
+        if whole is None:  # the client went away before its request arrived whole
+            self.store.count_request(method, path, _CLIENT_CLOSED, write=write)
+            return
         try:
-            await self._handle(scope, receive, counted_send, path, write)
+            await self._handle(scope, whole, counted_send, path, write)
         except Exception:
             if not started:  # the server will answer 500; count it as such
                 self.store.count_request(method, path, 500, write=write)
@@ -226,6 +230,34 @@ class EmulatorMiddleware:
                 path, "This API key has read access only; writes need a key with write access."
             )
         return None
+
+
+_CLIENT_CLOSED = 499
+"""Counted for a request whose client disconnected before sending all of it (nginx's code)."""
+
+
+async def _read_whole(receive: Receive) -> Receive | None:
+    """Read the request body before anything else, as a server that has received a request
+    does; then a client that dies during `latency_ms` cannot stop its write from landing.
+    None when the client disconnected first."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+    return replay
 
 
 def _with_headers(send: Send, headers: Mapping[str, str]) -> Send:

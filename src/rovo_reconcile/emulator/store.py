@@ -111,6 +111,12 @@ CREATE TABLE IF NOT EXISTS request_counts (
     key  TEXT PRIMARY KEY,
     n    INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS write_log (
+    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    method  TEXT NOT NULL,
+    path    TEXT NOT NULL,
+    status  INTEGER NOT NULL
+);
 """
 
 
@@ -445,6 +451,20 @@ class Store:
                 " ON CONFLICT (key) DO UPDATE SET n = n + 1",
                 [(k,) for k in keys],
             )
+            if write:
+                conn.execute(
+                    "INSERT INTO write_log (method, path, status) VALUES (?, ?, ?)",
+                    (method, path, status),
+                )
+
+    def write_log(self) -> list[dict[str, Any]]:
+        """Every write request seen, in order, with the status it was answered (or would
+        have been, when the connection was dropped after the write): the server's own record."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT method, path, status FROM write_log ORDER BY seq"
+            ).fetchall()
+        return [{"method": m, "path": p, "status": s} for m, p, s in rows]
 
     def stats(self) -> dict[str, Any]:
         with self._read() as conn:
@@ -463,6 +483,7 @@ class Store:
     def reset_stats(self) -> None:
         with self._write() as conn:
             conn.execute("DELETE FROM request_counts")
+            conn.execute("DELETE FROM write_log")
 
 
 # --------------------------------------------------------------------------- helpers
