@@ -27,6 +27,7 @@ __all__ = [
     "address_network",
     "canonical_addresses",
     "canonical_domains",
+    "domain_warnings",
     "find_shadowing",
     "non_public_range",
     "normalize_address",
@@ -113,7 +114,104 @@ def parse_domain(text: object) -> DomainPattern:
             f"plain http is allowed only for loopback hosts, not {host!r}",
             f"use https://{host}{path}" if "*" not in host else "use https://",
         )
+    if scheme == "ws" and not _is_loopback_host(host):
+        raise NormalizeError(
+            "domain.ws-not-loopback",
+            f"plain ws (unencrypted WebSocket) is allowed only for loopback hosts, not {host!r}",
+            f"use wss://{host}{path}" if "*" not in host else "use wss://",
+        )
+    if scheme in _SCRIPT_SCHEMES:
+        raise NormalizeError(
+            "domain.script-scheme",
+            f"{scheme}: URLs run code or carry content inline; an allowed MCP domain with this "
+            "scheme would let a sign-in redirect execute script",
+            "list the https:// address of the client instead",
+        )
     return DomainPattern(scheme, host, port, _canonical_path(path))
+
+
+def domain_warnings(pattern: DomainPattern) -> list[NormalizeError]:
+    """What is suspicious but not wrong in a valid pattern: a non-web scheme, a host label
+    that mixes scripts or is spelled in letters that look Latin (an IDN homograph).
+
+    Each comes back as a NormalizeError for its code, message and hint; none is raised.
+    """
+    found: list[NormalizeError] = []
+    if pattern.scheme in _NON_WEB_SCHEMES:
+        found.append(
+            NormalizeError(
+                "domain.non-web-scheme",
+                f"{pattern.scheme}: is not a scheme an MCP client signs in from "
+                "(web origins are https, desktop apps use their own private-use scheme)",
+                "check that this is the pattern you meant, such as https://",
+            )
+        )
+    for host in _expand_braces(pattern.host):
+        for label in host.split("."):
+            if (problem := _homograph(label)) is not None:
+                found.append(problem)
+    return found
+
+
+_SCRIPT_SCHEMES = frozenset({"javascript", "vbscript", "data"})
+"""Schemes whose URL is code or inline content: refused (an OAuth redirect to one runs script)."""
+_NON_WEB_SCHEMES = frozenset({"file", "ftp", "mailto", "tel", "sms", "about", "blob"})
+"""Schemes no MCP client signs in from: allowed, with a warning."""
+
+# Unicode Technical Standard 39 ("highly restrictive"): these scripts may share a label.
+_SCRIPT_SETS = (
+    frozenset({"LATIN", "CJK", "HIRAGANA", "KATAKANA"}),
+    frozenset({"LATIN", "CJK", "BOPOMOFO"}),
+    frozenset({"LATIN", "CJK", "HANGUL"}),
+)
+# Cyrillic and Greek letters that look like a Latin one (from Unicode's confusables list).
+_LATIN_LOOKALIKES = dict(
+    zip(
+        "\u0430\u0441\u0501\u0435\u04bb\u0456\u0458\u043a\u04cf\u043e"
+        "\u0440\u051b\u0455\u0443\u051d\u0445\u04af\u03bd\u03bf\u03c1"
+        "\u03b9\u03ba\u03c5\u03c7",
+        "acdehijklopqsywxyvopikux",
+        strict=True,
+    )
+)
+
+
+def _script(ch: str) -> str | None:
+    """The script of a letter, from the first word of its Unicode name; None for the rest."""
+    if unicodedata.category(ch) not in ("Ll", "Lu", "Lt", "Lo"):
+        return None  # digits, hyphens, marks and modifier letters go with any script
+    return unicodedata.name(ch, "UNKNOWN").split(" ", 1)[0]
+
+
+def _homograph(label: str) -> NormalizeError | None:
+    """A warning for an IDN label that mixes scripts or passes for a Latin word."""
+    if not label.startswith("xn--"):
+        return None
+    import idna
+
+    try:
+        unicode_label = str(idna.decode(label))
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return None  # canonical labels decode; anything else is not ours to judge
+    scripts = {s for s in map(_script, unicode_label) if s is not None}
+    if len(scripts) > 1 and not any(scripts <= allowed for allowed in _SCRIPT_SETS):
+        names = " and ".join(sorted(s.title() for s in scripts))
+        return NormalizeError(
+            "domain.homograph",
+            f"host label {unicode_label!r} ({label}) mixes {names} letters, a common way to "
+            "imitate another name",
+            "retype the host in one script; if it is right, keep it and note why",
+        )
+    letters = [ch for ch in unicode_label if _script(ch) is not None]
+    if letters and all(ch in _LATIN_LOOKALIKES for ch in letters):
+        lookalike = "".join(_LATIN_LOOKALIKES.get(ch, ch) for ch in unicode_label)
+        return NormalizeError(
+            "domain.homograph",
+            f"host label {unicode_label!r} ({label}) is spelled in {' and '.join(sorted(s.title() for s in scripts))} "
+            f"letters that look like the Latin {lookalike!r}",
+            f"if you meant {lookalike!r}, retype it in Latin letters",
+        )
+    return None
 
 
 def _reject_bad_characters(text: str) -> None:

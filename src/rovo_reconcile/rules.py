@@ -34,6 +34,7 @@ from rovo_reconcile.model import (
 from rovo_reconcile.normalize import (
     DomainPattern,
     address_network,
+    domain_warnings,
     find_shadowing,
     non_public_range,
     parse_domain,
@@ -163,6 +164,8 @@ class _Checker:
                 self.report(path, ERROR, e.code, e.message, e.hint)
                 continue
             canonical = str(pattern)
+            for note in domain_warnings(pattern):
+                self.report(path, WARNING, note.code, note.message, note.hint)
             if canonical in seen:
                 self.report(
                     path,
