@@ -148,6 +148,7 @@ def show(
     api_key_file: Path | None,
     sandbox_db: Path | None,
     concurrency: int,
+    timeout: float,
     fmt: str,
 ) -> int:
     """Print the normalised live state of one organization (read-only).
@@ -161,7 +162,7 @@ def show(
     from rovo_reconcile.render.live import render_live
     from rovo_reconcile.targets import resolve_target
 
-    where = resolve_target(target, api_url, api_key_file, sandbox_db)
+    where = resolve_target(target, api_url, api_key_file, sandbox_db, timeout=timeout)
     result = asyncio.run(read_live(where, [org_id], concurrency=concurrency))
     org = result.org(org_id)
     for note in org.notes:
@@ -184,6 +185,7 @@ def export(
     api_key_file: Path | None,
     sandbox_db: Path | None,
     concurrency: int,
+    timeout: float,
 ) -> int:
     """Print a policy file that matches the live org (it plans to no changes)."""
     import asyncio
@@ -192,7 +194,7 @@ def export(
     from rovo_reconcile.render.live import render_export
     from rovo_reconcile.targets import resolve_target
 
-    where = resolve_target(target, api_url, api_key_file, sandbox_db)
+    where = resolve_target(target, api_url, api_key_file, sandbox_db, timeout=timeout)
     org = asyncio.run(read_live(where, [org_id], concurrency=concurrency)).org(org_id)
     for note in org.notes:
         click.echo(f"rovo-reconcile: note: {note}", err=True)
@@ -268,6 +270,7 @@ def plan(
     api_key_file: Path | None,
     sandbox_db: Path | None,
     concurrency: int,
+    timeout: float,
     out: str | None,
     fmt: str,
     detailed_exitcode: bool,
@@ -287,7 +290,7 @@ def plan(
 
     day = today(now)
     policies = load_valid(paths, day, shard)
-    where = resolve_target(target, api_url, api_key_file, sandbox_db)
+    where = resolve_target(target, api_url, api_key_file, sandbox_db, timeout=timeout)
     with _progress() as progress:
         run = asyncio.run(
             compute_plan(
@@ -367,6 +370,7 @@ def apply(
     api_key_file: Path | None,
     sandbox_db: Path | None,
     concurrency: int,
+    timeout: float,
     now: date | None,
     shard: str | None,
 ) -> int:
@@ -389,7 +393,7 @@ def apply(
             "give policy PATHs (with --yes or --reviewed PLAN.json) or --plan FILE, "
             "not both and not neither"
         )
-    where = resolve_target(target, api_url, api_key_file, sandbox_db)
+    where = resolve_target(target, api_url, api_key_file, sandbox_db, timeout=timeout)
     refuse_default_sandbox_in_ci(where)
     the_journal = Journal(Path(journal), where.label, github_context(os.environ))
     the_journal.check_writable()
@@ -514,6 +518,7 @@ def drift(
     api_key_file: Path | None,
     sandbox_db: Path | None,
     concurrency: int,
+    timeout: float,
     fmt: str,
     ack_file: str | None,
     now: date | None,
@@ -529,7 +534,7 @@ def drift(
     day = today(now)
     acks = load_ack_file(ack_file)
     policies = load_valid(paths, day, shard)
-    where = resolve_target(target, api_url, api_key_file, sandbox_db)
+    where = resolve_target(target, api_url, api_key_file, sandbox_db, timeout=timeout)
     with _progress() as progress:
         run = asyncio.run(
             compute_plan(where, policies, day, concurrency=concurrency, on_done=progress)

@@ -53,7 +53,8 @@ now_option = click.option(
 
 
 def target_options(command: F) -> F:
-    """--target, --api-url, --api-key-file, --sandbox-db and --concurrency (DESIGN.md section 4)."""
+    """--target, --api-url, --api-key-file, --sandbox-db, --concurrency and --timeout
+    (DESIGN.md section 4)."""
     options = [
         click.option(
             "--target",
@@ -89,6 +90,15 @@ def target_options(command: F) -> F:
             default=8,
             show_default=True,
             help="Cap on API requests in flight.",
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0, min_open=True, max=3600),
+            default=60.0,
+            envvar="ROVO_RECONCILE_TIMEOUT",
+            metavar="SECONDS",
+            help="Longest one API request may take in all, answer included; a server that "
+            "stalls or trickles ends the run there (exit 1) [default: $ROVO_RECONCILE_TIMEOUT or 60].",
         ),
     ]
     for option in reversed(options):

@@ -7,6 +7,7 @@ line; the models come back only for files without errors.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -68,6 +69,36 @@ def find_policy_files(paths: Iterable[str]) -> list[Path]:
     return list(found)
 
 
+_FILE_KINDS = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISDIR, "a directory"),
+)
+
+
+def _not_a_regular_file(path: Path, file: str) -> Problem | None:
+    """A located refusal for anything but a regular file (after symlinks): opening a FIFO
+    blocks until a writer comes, and a device may never end."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None  # reading it will say why, as for any unreadable file
+    if stat.S_ISREG(mode):
+        return None
+    kind = next((name for test, name in _FILE_KINDS if test(mode)), "a special file")
+    return Problem(
+        file,
+        1,
+        1,
+        ERROR,
+        "file.not-regular",
+        f"this is {kind}, not a regular file; a policy is read from a regular file only",
+        "pass the policy file itself",
+    )
+
+
 def load_policies(paths: Iterable[str], today: date) -> PolicySet:
     """Load and check every policy as of `today` (expiry dates are compared with it)."""
     result = PolicySet()
@@ -75,6 +106,9 @@ def load_policies(paths: Iterable[str], today: date) -> PolicySet:
     for path in find_policy_files(paths):
         file = str(path)
         result.files.append(file)
+        if (refused := _not_a_regular_file(path, file)) is not None:
+            result.problems.append(refused)
+            continue
         try:
             doc, problems = load_document(path, file)
         except YamlRejected as e:

@@ -20,10 +20,15 @@ from dataclasses import dataclass
 from rovo_reconcile.errors import NormalizeError
 
 __all__ = [
+    "MAX_ALTERNATIVES",
+    "SHADOWING_WORK_CAP",
     "DomainPattern",
+    "Shadowing",
     "address_network",
     "canonical_addresses",
     "canonical_domains",
+    "domain_warnings",
+    "find_shadowing",
     "non_public_range",
     "normalize_address",
     "normalize_domain",
@@ -109,7 +114,104 @@ def parse_domain(text: object) -> DomainPattern:
             f"plain http is allowed only for loopback hosts, not {host!r}",
             f"use https://{host}{path}" if "*" not in host else "use https://",
         )
+    if scheme == "ws" and not _is_loopback_host(host):
+        raise NormalizeError(
+            "domain.ws-not-loopback",
+            f"plain ws (unencrypted WebSocket) is allowed only for loopback hosts, not {host!r}",
+            f"use wss://{host}{path}" if "*" not in host else "use wss://",
+        )
+    if scheme in _SCRIPT_SCHEMES:
+        raise NormalizeError(
+            "domain.script-scheme",
+            f"{scheme}: URLs run code or carry content inline; an allowed MCP domain with this "
+            "scheme would let a sign-in redirect execute script",
+            "list the https:// address of the client instead",
+        )
     return DomainPattern(scheme, host, port, _canonical_path(path))
+
+
+def domain_warnings(pattern: DomainPattern) -> list[NormalizeError]:
+    """What is suspicious but not wrong in a valid pattern: a non-web scheme, a host label
+    that mixes scripts or is spelled in letters that look Latin (an IDN homograph).
+
+    Each comes back as a NormalizeError for its code, message and hint; none is raised.
+    """
+    found: list[NormalizeError] = []
+    if pattern.scheme in _NON_WEB_SCHEMES:
+        found.append(
+            NormalizeError(
+                "domain.non-web-scheme",
+                f"{pattern.scheme}: is not a scheme an MCP client signs in from "
+                "(web origins are https, desktop apps use their own private-use scheme)",
+                "check that this is the pattern you meant, such as https://",
+            )
+        )
+    for host in _expand_braces(pattern.host):
+        for label in host.split("."):
+            if (problem := _homograph(label)) is not None:
+                found.append(problem)
+    return found
+
+
+_SCRIPT_SCHEMES = frozenset({"javascript", "vbscript", "data"})
+"""Schemes whose URL is code or inline content: refused (an OAuth redirect to one runs script)."""
+_NON_WEB_SCHEMES = frozenset({"file", "ftp", "mailto", "tel", "sms", "about", "blob"})
+"""Schemes no MCP client signs in from: allowed, with a warning."""
+
+# Unicode Technical Standard 39 ("highly restrictive"): these scripts may share a label.
+_SCRIPT_SETS = (
+    frozenset({"LATIN", "CJK", "HIRAGANA", "KATAKANA"}),
+    frozenset({"LATIN", "CJK", "BOPOMOFO"}),
+    frozenset({"LATIN", "CJK", "HANGUL"}),
+)
+# Cyrillic and Greek letters that look like a Latin one (from Unicode's confusables list).
+_LATIN_LOOKALIKES = dict(
+    zip(
+        "\u0430\u0441\u0501\u0435\u04bb\u0456\u0458\u043a\u04cf\u043e"
+        "\u0440\u051b\u0455\u0443\u051d\u0445\u04af\u03bd\u03bf\u03c1"
+        "\u03b9\u03ba\u03c5\u03c7",
+        "acdehijklopqsywxyvopikux",
+        strict=True,
+    )
+)
+
+
+def _script(ch: str) -> str | None:
+    """The script of a letter, from the first word of its Unicode name; None for the rest."""
+    if unicodedata.category(ch) not in ("Ll", "Lu", "Lt", "Lo"):
+        return None  # digits, hyphens, marks and modifier letters go with any script
+    return unicodedata.name(ch, "UNKNOWN").split(" ", 1)[0]
+
+
+def _homograph(label: str) -> NormalizeError | None:
+    """A warning for an IDN label that mixes scripts or passes for a Latin word."""
+    if not label.startswith("xn--"):
+        return None
+    import idna
+
+    try:
+        unicode_label = str(idna.decode(label))
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return None  # canonical labels decode; anything else is not ours to judge
+    scripts = {s for s in map(_script, unicode_label) if s is not None}
+    if len(scripts) > 1 and not any(scripts <= allowed for allowed in _SCRIPT_SETS):
+        names = " and ".join(sorted(s.title() for s in scripts))
+        return NormalizeError(
+            "domain.homograph",
+            f"host label {unicode_label!r} ({label}) mixes {names} letters, a common way to "
+            "imitate another name",
+            "retype the host in one script; if it is right, keep it and note why",
+        )
+    letters = [ch for ch in unicode_label if _script(ch) is not None]
+    if letters and all(ch in _LATIN_LOOKALIKES for ch in letters):
+        lookalike = "".join(_LATIN_LOOKALIKES.get(ch, ch) for ch in unicode_label)
+        return NormalizeError(
+            "domain.homograph",
+            f"host label {unicode_label!r} ({label}) is spelled in {' and '.join(sorted(s.title() for s in scripts))} "
+            f"letters that look like the Latin {lookalike!r}",
+            f"if you meant {lookalike!r}, retype it in Latin letters",
+        )
+    return None
 
 
 def _reject_bad_characters(text: str) -> None:
@@ -278,7 +380,8 @@ def _brace_group(alternatives: set[str]) -> str:
 def pattern_covers(broad: DomainPattern, narrow: DomainPattern) -> bool:
     """True when every origin and path `narrow` admits is admitted by `broad` too.
 
-    Conservative where it cannot be sure: it is used for a warning only.
+    Conservative where it cannot be sure (it is used for a warning only), and never slow
+    to decide: see `_glob_includes`.
     """
     if broad == narrow or broad.scheme != narrow.scheme:
         return False
@@ -286,7 +389,7 @@ def pattern_covers(broad: DomainPattern, narrow: DomainPattern) -> bool:
         return False
     if not _host_covers(broad.host, narrow.host):
         return False
-    return _glob_regex(broad.path).fullmatch(narrow.path) is not None
+    return _path_covers(broad.path, narrow.path)
 
 
 def _host_covers(broad: str, narrow: str) -> bool:
@@ -306,25 +409,215 @@ def _expand_braces(host: str) -> list[str]:
     return [alt + rest for alt in match.group(1).split(",")]
 
 
-@functools.lru_cache(maxsize=1024)
-def _glob_regex(glob: str) -> re.Pattern[str]:
-    out: list[str] = []
+# Path globs: `**` matches anything, `*` anything within one path segment (no `/`), and
+# `{a,b}` stands for its alternatives. Whether one glob covers another is a question of
+# language inclusion, decided below without backtracking: braces are expanded (a bounded
+# number of alternatives), then a bit-parallel automaton runs the broad glob over the
+# narrow one read as text, its `*` and `**` as two symbols of their own. Cost:
+# O(len(broad) * len(narrow) / 64) machine words per pair, whatever the patterns.
+
+MAX_ALTERNATIVES = 64
+"""Brace alternatives a path may expand to for the shadowing check; beyond, it is not checked."""
+_MAX_EXPANSION_STEPS = 4 * MAX_ALTERNATIVES
+_SEGMENT_STAR = "\x00"
+"""A `*` of the narrow glob, as a symbol of its text."""
+_ANY_STAR = "\x01"
+"""A `**` of the narrow glob, as a symbol of its text (control characters never reach here)."""
+_STAR, _ANY = -1, -2
+
+
+def _path_covers(broad: str, narrow: str) -> bool:
+    broad_globs = _expand_path(broad)
+    narrow_globs = _expand_path(narrow)
+    if broad_globs is None or narrow_globs is None:
+        return False
+    return all(any(_glob_includes(b, n) for b in broad_globs) for n in narrow_globs)
+
+
+@functools.lru_cache(maxsize=4096)
+def _expand_path(path: str) -> tuple[str, ...] | None:
+    """Every brace alternative of `path` spelled out (nested groups too), or None past the cap."""
+    done: list[str] = []
+    todo = [path]
+    steps = 0
+    while todo:
+        steps += 1
+        if steps > _MAX_EXPANSION_STEPS:
+            return None
+        current = todo.pop()
+        match = _BRACE_GROUP.search(current)
+        if match is None:
+            done.append(current)
+        else:
+            head, tail = current[: match.start()], current[match.end() :]
+            todo.extend(head + alt + tail for alt in reversed(match.group(1).split(",")))
+        if len(done) + len(todo) > MAX_ALTERNATIVES:
+            return None
+    return tuple(done)
+
+
+@functools.lru_cache(maxsize=4096)
+def _glob_tokens(glob: str) -> tuple[int | str, ...]:
+    """A brace-free glob as tokens: _ANY for `**`, _STAR for `*`, else one character."""
+    tokens: list[int | str] = []
     i = 0
     while i < len(glob):
         if glob.startswith("**", i):
-            out.append(".*")
+            token: int | str = _ANY
             i += 2
         elif glob[i] == "*":
-            out.append("[^/]*")
+            token = _STAR
             i += 1
-        elif glob[i] == "{" and (end := glob.find("}", i)) > 0:
-            alternatives = glob[i + 1 : end].split(",")
-            out.append("(?:" + "|".join(re.escape(a) for a in alternatives) + ")")
-            i = end + 1
         else:
-            out.append(re.escape(glob[i]))
+            token = glob[i]
             i += 1
-    return re.compile("".join(out), re.DOTALL)
+        if tokens and tokens[-1] == _ANY and token in (_ANY, _STAR):
+            continue  # `**` then `*` is `**`
+        tokens.append(token)
+    return tuple(tokens)
+
+
+class _Text:
+    """A narrow glob read as text, with the bit masks the automaton needs (bit i: position i)."""
+
+    def __init__(self, glob: str) -> None:
+        text = "".join(
+            _ANY_STAR if t == _ANY else _SEGMENT_STAR if t == _STAR else str(t)
+            for t in _glob_tokens(glob)
+        )
+        self.length = len(text)
+        self._reversed = text[::-1]
+        self._masks: dict[str, int] = {}
+        # What a `*` of the broad glob may consume: anything but `/` and a narrow `**`.
+        self.segment = self._mask_of(f"[^/{_ANY_STAR}]")
+
+    def _mask_of(self, char_class: str) -> int:
+        if not self.length:
+            return 0
+        marked = re.sub(char_class, "\x02", self._reversed)
+        return int(re.sub("[^\x02]", "0", marked).replace("\x02", "1"), 2)
+
+    def mask(self, char: str) -> int:
+        mask = self._masks.get(char)
+        if mask is None:
+            mask = self._masks[char] = self._mask_of(re.escape(char))
+        return mask
+
+
+@functools.lru_cache(maxsize=4096)
+def _text(glob: str) -> _Text:
+    return _Text(glob)
+
+
+def _glob_includes(broad: str, narrow: str) -> bool:
+    """Whether the brace-free glob `broad` matches everything the brace-free glob `narrow` does.
+
+    The set of positions of the narrow text that a prefix of `broad` can reach is one integer;
+    each broad token updates it with a few whole-integer operations. Sound (a True is always
+    right); it answers False in the rare cases where only a split of a narrow `*` would show
+    inclusion.
+    """
+    text = _text(narrow)
+    reach = 1  # position 0
+    for token in _glob_tokens(broad):
+        if token == _ANY:
+            low = reach & -reach  # every position from the first one reached on
+            reach = ((1 << (text.length + 1)) - 1) & ~(low - 1)
+        elif token == _STAR:
+            # From each reached position, run on through the segment's consumable symbols:
+            # adding the reached bits to the run carries through to the run's end.
+            allowed = text.segment
+            carried = allowed + (reach & allowed)
+            reach |= (allowed & ~carried) | (carried & ~allowed)
+        else:
+            reach = (reach & text.mask(str(token))) << 1
+        if not reach:
+            return False
+    return bool(reach >> text.length & 1)
+
+
+@dataclass(frozen=True)
+class Shadowing:
+    covered_by: dict[int, int]
+    """Index of each shadowed pattern -> index of the first broader pattern that covers it."""
+    complete: bool
+    """False when the work cap stopped the check before every pair was decided."""
+
+
+SHADOWING_WORK_CAP = 3_000_000
+"""Bound on the shadowing check of one list (about a few seconds at worst), in units of
+`_pair_cost`; typical lists use a tiny fraction of it."""
+
+
+def _pair_cost(broad: DomainPattern, narrow: DomainPattern) -> int:
+    """About the time `pattern_covers` takes: a step per broad token, whose cost grows with
+    the narrow path only past a few hundred characters (whole-integer operations)."""
+    return len(broad.path) + 8 + (len(broad.path) + 1) * (len(narrow.path) // 512)
+
+
+def find_shadowing(patterns: list[DomainPattern], work_cap: int | None = None) -> Shadowing:
+    """For each pattern, the first other pattern (in list order) that covers it.
+
+    Only plausible pairs are compared: patterns are indexed by scheme, host (each brace
+    alternative, and `*.suffix` for each parent of a host), port, and the literal start of
+    their path, which a covering pattern's path must be a prefix of.
+    """
+    index: dict[tuple[str, str, str | None], dict[str, list[int]]] = {}
+    for i, pattern in enumerate(patterns):
+        start = _literal_start(pattern.path)
+        for host in _expand_braces(pattern.host):
+            index.setdefault((pattern.scheme, host, pattern.port), {}).setdefault(start, []).append(
+                i
+            )
+    lengths = {key: sorted({len(s) for s in table}) for key, table in index.items()}
+    cap = SHADOWING_WORK_CAP if work_cap is None else work_cap
+    covered_by: dict[int, int] = {}
+    work = 0
+    for j, narrow in enumerate(patterns):
+        globs = _expand_path(narrow.path)
+        if globs is None:
+            continue
+        starts = {_literal_start(g) for g in globs}
+        candidates: set[int] = set()
+        for key in _index_keys(narrow):
+            table = index.get(key)
+            if table is None:
+                continue
+            for start in starts:
+                for size in lengths[key]:
+                    if size > len(start):
+                        break
+                    candidates.update(table.get(start[:size], ()))
+        candidates.discard(j)
+        for i in sorted(candidates):
+            work += _pair_cost(patterns[i], narrow)
+            if work > cap:
+                return Shadowing(covered_by, complete=False)
+            if pattern_covers(patterns[i], narrow):
+                covered_by[j] = i
+                break
+    return Shadowing(covered_by, complete=True)
+
+
+def _literal_start(path: str) -> str:
+    """The path up to its first wildcard or brace: what every string it admits begins with."""
+    cut = len(path)
+    for special in "*{":
+        at = path.find(special)
+        if 0 <= at < cut:
+            cut = at
+    return path[:cut]
+
+
+def _index_keys(narrow: DomainPattern) -> set[tuple[str, str, str | None]]:
+    """The (scheme, host, port) keys under which a pattern covering `narrow` is indexed."""
+    keys: set[tuple[str, str, str | None]] = set()
+    ports = {narrow.port, "*"}
+    for host in _expand_braces(narrow.host):
+        labels = host.split(".")
+        hosts = {host} | {"*." + ".".join(labels[k:]) for k in range(1, len(labels))}
+        keys.update((narrow.scheme, h, port) for h in hosts for port in ports)
+    return keys
 
 
 # --------------------------------------------------------------------------- addresses

@@ -34,9 +34,10 @@ from rovo_reconcile.model import (
 from rovo_reconcile.normalize import (
     DomainPattern,
     address_network,
+    domain_warnings,
+    find_shadowing,
     non_public_range,
     parse_domain,
-    pattern_covers,
 )
 from rovo_reconcile.problems import ERROR, WARNING, Mark, Problem, Severity
 from rovo_reconcile.yaml_source import DataPath, SourceDocument
@@ -163,6 +164,8 @@ class _Checker:
                 self.report(path, ERROR, e.code, e.message, e.hint)
                 continue
             canonical = str(pattern)
+            for note in domain_warnings(pattern):
+                self.report(path, WARNING, note.code, note.message, note.hint)
             if canonical in seen:
                 self.report(
                     path,
@@ -184,17 +187,26 @@ class _Checker:
                     pattern=canonical, note=entry.get("note"), expires=_date(entry.get("expires"))
                 )
             )
-        for narrow, narrow_path in parsed:
-            for broad, broad_path in parsed:
-                if pattern_covers(broad, narrow):
-                    self.report(
-                        narrow_path,
-                        WARNING,
-                        "domain.shadowed",
-                        f"{narrow} is already allowed by {broad} (line {self.line(broad_path)})",
-                        "remove the narrower pattern, or keep it only for its note",
-                    )
-                    break
+        shadowing = find_shadowing([pattern for pattern, _ in parsed])
+        for narrow_at, broad_at in shadowing.covered_by.items():
+            (narrow, narrow_path), (broad, broad_path) = parsed[narrow_at], parsed[broad_at]
+            self.report(
+                narrow_path,
+                WARNING,
+                "domain.shadowed",
+                f"{narrow} is already allowed by {broad} (line {self.line(broad_path)})",
+                "remove the narrower pattern, or keep it only for its note",
+            )
+        if not shadowing.complete:
+            self.report(
+                ("mcp", "domains"),
+                WARNING,
+                "domain.shadowing-unchecked",
+                f"too many overlapping wildcard patterns ({len(parsed)}) to check each against "
+                "the others; some patterns already allowed by a broader one may not be reported",
+                "merge patterns that share a host into fewer, broader ones",
+                key=True,
+            )
         return tuple(entries)
 
     # ------------------------------------------------------------------ ip allowlists

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_API_URL",
+    "DEFAULT_TIMEOUT",
     "SANDBOX_DB",
     "TARGETS",
     "Target",
@@ -36,6 +37,9 @@ DEFAULT_API_URL = "https://api.atlassian.com"
 SANDBOX_DB = Path(".rovo-reconcile") / "sandbox.db"
 SANDBOX_URL = "http://sandbox.rovo-reconcile.invalid"
 API_KEY_ENV = "ATLASSIAN_ADMIN_API_KEY"
+DEFAULT_TIMEOUT = 60.0
+"""Seconds one request may take in all, answer included (`--timeout`, $ROVO_RECONCILE_TIMEOUT)."""
+LOOPBACK_RULE = "plain http only to a loopback host (127.0.0.0/8, ::1, localhost)"
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,8 @@ class Target:
     """True when the user chose the target (flag or environment), False for the default."""
     sandbox_db: Path | None = None
     api_key_file: Path | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    """Seconds one request may take in all, from sending it to the last byte of the answer."""
 
     @property
     def label(self) -> str:
@@ -61,8 +67,13 @@ def resolve_target(
     api_key_file: Path | None,
     sandbox_db: Path | None = None,
     env: Mapping[str, str] | None = None,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> Target:
-    """Apply DESIGN.md section 4: flags first, then environment, then the sandbox default."""
+    """Apply DESIGN.md section 4: flags first, then environment, then the sandbox default.
+
+    An http:// API URL is refused unless its host is loopback: the request carries the API key.
+    """
     env = os.environ if env is None else env
     chosen = target or env.get("ROVO_RECONCILE_TARGET") or None
     if chosen is None and api_url:
@@ -72,7 +83,9 @@ def resolve_target(
     if name == "sandbox":
         if api_url:
             raise UsageError("--api-url cannot be used with --target sandbox")
-        return Target("sandbox", SANDBOX_URL, explicit, sandbox_db=sandbox_db or SANDBOX_DB)
+        return Target(
+            "sandbox", SANDBOX_URL, explicit, sandbox_db=sandbox_db or SANDBOX_DB, timeout=timeout
+        )
     if name != "atlassian":
         raise UsageError(f"unknown target {name!r}; choose one of: {', '.join(TARGETS)}")
     url = api_url or env.get("ROVO_RECONCILE_API_URL") or DEFAULT_API_URL
@@ -80,7 +93,34 @@ def resolve_target(
         raise UsageError(
             f"--api-url {url!r} must start with https:// (or http:// for a local emulator)"
         )
-    return Target("atlassian", url.rstrip("/"), explicit, api_key_file=api_key_file)
+    _refuse_key_in_clear(url, "--api-url" if api_url else "ROVO_RECONCILE_API_URL")
+    return Target(
+        "atlassian", url.rstrip("/"), explicit, api_key_file=api_key_file, timeout=timeout
+    )
+
+
+def _refuse_key_in_clear(url: str, source: str) -> None:
+    """Every request carries the Admin API key: over http only to this machine, never beyond."""
+    import ipaddress
+
+    import httpx
+
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as e:
+        raise UsageError(f"{source}: {url!r} is not a valid URL ({e})") from None
+    host = parsed.host
+    if parsed.scheme != "http" or host == "localhost":
+        return
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return
+    except ValueError:
+        pass
+    raise UsageError(
+        f"{source}: refusing http://{host}: the Admin API key would travel in clear; "
+        f"{LOOPBACK_RULE}, as for an emulator on this machine. Use https://"
+    )
 
 
 def _api_key(target: Target, env: Mapping[str, str]) -> Secret:
@@ -150,7 +190,11 @@ async def open_client(
 
     from rovo_reconcile.api.client import AdminClient
     from rovo_reconcile.api.secrets import BearerAuth
-    from rovo_reconcile.api.transport import CountingTransport, ReadOnlyTransport
+    from rovo_reconcile.api.transport import (
+        CountingTransport,
+        DeadlineTransport,
+        ReadOnlyTransport,
+    )
 
     env = os.environ if env is None else env
     secret: Secret | None = None
@@ -167,7 +211,7 @@ async def open_client(
     else:
         secret = _api_key(target, env)
         inner = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=concurrency))
-    counter = CountingTransport(inner)
+    counter = CountingTransport(DeadlineTransport(inner, target.timeout))
     transport: httpx.AsyncBaseTransport = ReadOnlyTransport(counter) if read_only else counter
     http = httpx.AsyncClient(
         transport=transport,

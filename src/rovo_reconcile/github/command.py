@@ -82,6 +82,7 @@ def plan(
     api_key_file: Path | None,
     sandbox_db: Path | None,
     concurrency: int,
+    timeout: float,
     base_dir: Path | None,
     out_dir: Path,
     now: date | None,
@@ -94,7 +95,7 @@ def plan(
     from rovo_reconcile.targets import resolve_target
 
     ctx = _context("GITHUB_REPOSITORY", "GITHUB_TOKEN", "GITHUB_EVENT_PATH")
-    where = resolve_target(target, api_url, api_key_file, sandbox_db)
+    where = resolve_target(target, api_url, api_key_file, sandbox_db, timeout=timeout)
     job = PlanJob(paths, where, today(now), out_dir, base_dir, concurrency)
     return run_plan_job(ctx, job, os.environ)
 
@@ -123,6 +124,7 @@ def apply(
     api_key_file: Path | None,
     sandbox_db: Path | None,
     concurrency: int,
+    timeout: float,
     journal: Path,
     force: bool,
     reason: str | None,
@@ -139,7 +141,7 @@ def apply(
     from rovo_reconcile.targets import resolve_target
 
     ctx = _context("GITHUB_REPOSITORY", "GITHUB_TOKEN", "GITHUB_EVENT_NAME", "GITHUB_SHA")
-    where = resolve_target(target, api_url, api_key_file, sandbox_db)
+    where = resolve_target(target, api_url, api_key_file, sandbox_db, timeout=timeout)
     refuse_default_sandbox_in_ci(where)
     job = ApplyJob(paths, where, today(now), journal, force, reason, concurrency)
     return run_apply_job(ctx, job, os.environ)
@@ -159,6 +161,7 @@ def drift(
     api_key_file: Path | None,
     sandbox_db: Path | None,
     concurrency: int,
+    timeout: float,
     ack_file: str | None,
     label: str,
     now: date | None,
@@ -172,5 +175,5 @@ def drift(
     day = today(now)
     acks = load_ack_file(ack_file)
     policies = load_valid(paths, day, shard)
-    where = resolve_target(target, api_url, api_key_file, sandbox_db)
+    where = resolve_target(target, api_url, api_key_file, sandbox_db, timeout=timeout)
     return run_drift_job(ctx, DriftJob(policies, where, day, acks, label, concurrency, shard))
