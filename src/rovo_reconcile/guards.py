@@ -4,16 +4,20 @@
 - deleting or disabling an enabled allowlist (`--force` passes it)
 - a result that leaves a `mustAllow` address outside the enabled allowlists of an
   app, or leaves an enabled allowlist empty: a lockout, which nothing passes
+- the same for attachments the model does not express (a workspace of a type it does
+  not know, which apply keeps attached): a lockout there that live does not already
+  have, which nothing passes either
 """
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from rovo_reconcile.model import APPS, OrgPolicy
-from rovo_reconcile.plan import OrgPlan, Refusal, admitted, allowlist_value
+from rovo_reconcile.plan import OrgPlan, Refusal, allowlist_value
+from rovo_reconcile.ranges import ranges, span, within
 
 __all__ = ["MIN_LIST_FOR_DELETE_GUARD", "Refusal", "check_guards", "locked_out"]
 
@@ -115,6 +119,19 @@ def _lockout(
                 "allowlist covering those apps would admit it",
                 forceable=False,
             )
+    unmodelled = {(text, where) for text, where in locked if where not in APPS}
+    if unmodelled:  # a lockout live already has there is not this plan's doing
+        live_values = [allowlist_value(a) for a in live.ip_allowlists or ()]
+        unmodelled -= locked_out(live_values, plan.guards.must_allow, kept_apps)
+    for text, where in sorted(unmodelled):
+        lists = ", ".join(repr(name) for name, kept in kept_apps.items() if where in kept)
+        yield Refusal(
+            f"mustAllow address {text} would be locked out of {where}, which allowlist "
+            f"{lists} stays attached to: rovo-reconcile does not model that workspace type and "
+            f"keeps the attachment, so keep {text} admitted there, or detach it in Atlassian "
+            "Administration first",
+            forceable=False,
+        )
 
 
 def locked_out(
@@ -125,13 +142,42 @@ def locked_out(
     """The (mustAllow address, app) pairs these allowlist values shut out.
 
     An app with no enabled allowlist admits everyone; otherwise an address passes if the
-    enabled allowlists covering the app admit it, together (`plan.admitted`, which also
-    explains `kept_apps`).
+    enabled allowlists covering the app admit it, together (as `plan.admitted` says, which
+    also explains `kept_apps`). Called for every write `write_order` considers, so it works
+    on integer ranges and looks only at the blocks that touch a mustAllow address.
     """
-    blocks = admitted(allowlists, kept_apps)
+    wanted = tuple(sorted({text for text in must_allow if span(text) is not None}))
+    if not wanted:
+        return set()
+    kept = kept_apps or {}
+    near: dict[str, list[str]] = {}  # per restricted app: its addresses near a mustAllow one
+    for allowlist in allowlists:
+        if not allowlist["enabled"]:
+            continue
+        close = _near(tuple(allowlist["addresses"]), wanted)
+        for app in {*allowlist["apps"], *kept.get(allowlist["name"], ())}:
+            near.setdefault(app, []).extend(close)
     return {
         (text, app)
-        for text in must_allow
-        for app, nets in blocks.items()
-        if nets is not None and not any(ipaddress.IPv4Network(text).subnet_of(n) for n in nets)
+        for app, addresses in near.items()
+        for text in wanted
+        if not within([_span(text)], ranges(addresses))
     }
+
+
+@lru_cache(maxsize=1 << 14)
+def _near(addresses: tuple[str, ...], wanted: tuple[str, ...]) -> tuple[str, ...]:
+    """The addresses that overlap one of `wanted`: only those can admit it."""
+    spans = [_span(text) for text in wanted]
+    return tuple(
+        address
+        for address in addresses
+        if (found := span(address)) is not None
+        and any(found[0] <= last and first <= found[1] for first, last in spans)
+    )
+
+
+def _span(text: str) -> tuple[int, int]:
+    found = span(text)
+    assert found is not None
+    return found

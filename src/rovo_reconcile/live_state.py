@@ -1,12 +1,13 @@
 """Read the live state of several organizations concurrently, through one shared client.
 
 One org's failure does not stop the others: each result is a LiveOrg or the
-error that org's read ended with.
+error that org's read ended with, even when that error is a bug of ours.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -49,6 +50,14 @@ async def read_orgs(
             result = await read_org(client, api_url, org_id)
         except RovoError as e:
             result = e
+        except Exception as e:  # a bug met in one org's answers must not stop the others
+            if os.environ.get("ROVO_RECONCILE_DEBUG"):
+                raise
+            result = RovoError(
+                f"internal error while reading org {org_id} ({type(e).__name__}: "
+                f"{str(e)[:200]}); the other orgs went on. This is a bug; set "
+                "ROVO_RECONCILE_DEBUG=1 to see the traceback and please report it"
+            )
         if on_done is not None:
             what = "read failed" if isinstance(result, RovoError) else "read"
             seconds = client.clock.monotonic() - started

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -33,6 +34,7 @@ from rovo_reconcile.model import (
     domain_key,
     setting_key,
 )
+from rovo_reconcile.ranges import Ranges, minus, ranges, sweep, within
 
 __all__ = [
     "Action",
@@ -378,6 +380,7 @@ def _allowlist_changes(
 ) -> Iterable[Change]:
     wanted = {a.name: allowlist_value(a) for a in desired}
     present = {a.name: allowlist_value(a) for a in live}
+    coverage = _Coverage(present.values())  # once for all changes: each `before` is in it
     for name in sorted(wanted.keys() | present.keys()):
         key = allowlist_key(name)
         after, before = wanted.get(name), present.get(name)
@@ -391,7 +394,7 @@ def _allowlist_changes(
             key,
             before,
             after,
-            allowlist_effect(before, after, present),
+            _effect(before, after, coverage),
             source,
         )
 
@@ -410,13 +413,56 @@ def allowlist_effect(
     Mobile bypass switched on widens, for apps that were restricted before (an app
     that admitted everyone cannot admit more). Any widening part makes the change widen.
     """
-    others = [value for name, value in live.items() if name != (before or after or {}).get("name")]
-    then = admitted([*others, *([before] if before else [])])
-    now = admitted([*others, *([after] if after else [])])
-    widens = any(_more(now[app], then[app]) for app in APPS)
-    narrows = any(_more(then[app], now[app]) for app in APPS)
+    name = (before or after or {}).get("name")
+    others = [value for key, value in live.items() if key != name]
+    return _effect(before, after, _Coverage([*others, *([before] if before else [])]))
+
+
+class _Coverage:
+    """Per app, what a set of allowlist values admits: the number of enabled lists covering
+    it, the addresses at least one admits and those at least two admit. Built once, it
+    answers the effect of each change to one of those lists without recomputing any union:
+    a change widens an app if the new list admits something outside the union, and narrows
+    it if the old list alone admitted something the new one drops."""
+
+    def __init__(self, allowlists: Iterable[Mapping[str, Any]]) -> None:
+        spans: dict[str, list[Ranges]] = defaultdict(list)
+        for allowlist in allowlists:
+            if allowlist["enabled"]:
+                held = ranges(allowlist["addresses"])
+                for app in set(allowlist["apps"]):
+                    spans[app].append(held)
+        self.lists = {app: len(found) for app, found in spans.items()}
+        self.once: dict[str, Ranges] = {}
+        self.twice: dict[str, Ranges] = {}
+        for app, found in spans.items():
+            self.once[app], self.twice[app] = sweep(found)
+
+
+def _effect(
+    before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, base: _Coverage
+) -> Effect:
+    """`allowlist_effect`, with `base` the coverage of live as it is (with `before` in it)."""
+    old = set(before["apps"]) if before and before["enabled"] else set()
+    new = set(after["apps"]) if after and after["enabled"] else set()
+    old_ranges = ranges(before["addresses"]) if before and old else []
+    new_ranges = ranges(after["addresses"]) if after and new else []
+    widens = narrows = False
+    for app in APPS:
+        then = base.lists.get(app, 0) > 0
+        now = base.lists.get(app, 0) - (app in old) > 0 or app in new
+        if then and not now:
+            widens = True
+        elif now and not then:
+            narrows = True
+        elif then and now:
+            mine_now = new_ranges if app in new else []
+            mine_then = old_ranges if app in old else []
+            widens |= not within(mine_now, base.once[app])
+            # what only this list admitted, and admits no longer
+            narrows |= not within(minus(mine_then, mine_now), base.twice[app])
     bypass = bool(after and after["enabled"] and after["allowMobileBypass"])
-    restricted = after is not None and any(then[app] is not None for app in after["apps"])
+    restricted = after is not None and any(base.lists.get(app, 0) > 0 for app in after["apps"])
     if bypass and restricted and not (before and before["enabled"] and before["allowMobileBypass"]):
         widens = True
     if widens:
@@ -440,7 +486,10 @@ def admitted(
             continue
         nets = [n for n in map(_network, allowlist["addresses"]) if n is not None]
         for app in {*allowlist["apps"], *kept.get(allowlist["name"], ())}:
-            admitted[app] = [*(admitted.get(app) or []), *nets]
+            blocks = admitted.get(app)
+            if blocks is None:
+                admitted[app] = blocks = []
+            blocks.extend(nets)
     return {
         app: None if blocks is None else list(ipaddress.collapse_addresses(blocks))
         for app, blocks in admitted.items()

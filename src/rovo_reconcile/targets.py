@@ -188,7 +188,7 @@ async def open_client(
     """Yield (AdminClient, CountingTransport) for the target; closes everything after."""
     import httpx
 
-    from rovo_reconcile.api.client import AdminClient
+    from rovo_reconcile.api.client import AdminClient, ReadLimits
     from rovo_reconcile.api.secrets import BearerAuth
     from rovo_reconcile.api.transport import (
         CountingTransport,
@@ -197,6 +197,7 @@ async def open_client(
     )
 
     env = os.environ if env is None else env
+    limits = ReadLimits.from_env(env)
     secret: Secret | None = None
     inner: httpx.AsyncBaseTransport
     if target.name == "sandbox":
@@ -222,7 +223,12 @@ async def open_client(
         follow_redirects=False,
     )
     client = AdminClient(
-        http, concurrency=concurrency, retry=_retry_policy(env), secret=secret, log=_to_stderr
+        http,
+        concurrency=concurrency,
+        retry=_retry_policy(env),
+        secret=secret,
+        log=_to_stderr,
+        limits=limits,
     )
     try:
         yield client, counter

@@ -365,7 +365,15 @@ class _Builder:
             return value  # quoted or block scalar
         if tag == "!" or tag == _CORE + "str":
             return value
-        resolved = _resolve_plain(value)
+        try:
+            resolved = _resolve_plain(value)
+        except ValueError:  # an integer of more digits than Python converts
+            raise self.reject(
+                event,
+                "yaml.number",
+                f"a number of {len(value)} characters is too long to read",
+                "no setting takes a number that large; quote it if it is meant as text",
+            ) from None
         if tag is None:
             return resolved
         expected = {

@@ -4,13 +4,18 @@ One shared `httpx.AsyncClient` per run, a cap on requests in flight, retries per
 `retry.RetryPolicy`, pagination that follows `links.next` (same origin only: the
 bearer token never goes to another host) and falls back to `meta.next` as
 `?cursor=`, and every failure translated into an `ApiError` with the key redacted.
+
+Work is bounded (`ReadLimits`): an answer larger than the cap is refused while it is
+read, and a listing stops with an error after too many pages, too long, or pages that
+bring nothing new (a cursor that never ends). Only a 2xx is an answer; a redirect is not.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +25,7 @@ from rovo_reconcile.api.errors import (
     AmbiguousWrite,
     ApiConnectionError,
     ApiError,
+    ApiMalformed,
     ApiUnavailable,
     error_from_response,
 )
@@ -33,11 +39,41 @@ from rovo_reconcile.api.retry import (
     server_wait,
 )
 from rovo_reconcile.api.secrets import Secret, redact
+from rovo_reconcile.api.shapes import Page, parse
+from rovo_reconcile.errors import UsageError
 
-__all__ = ["AdminClient", "Json"]
+__all__ = ["MAX_RESPONSE_ENV", "AdminClient", "Json", "ReadLimits"]
 
 Json = dict[str, Any]
-_MAX_PAGES = 10_000
+MAX_RESPONSE_ENV = "ROVO_RECONCILE_MAX_RESPONSE_MB"
+_MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """How much one answer and one listing may cost before the client gives up on them."""
+
+    max_response_bytes: int = 20 * _MIB
+    """An answer (after decompression) larger than this is an error, read no further."""
+    max_pages: int = 1_000
+    max_listing_seconds: float = 300.0
+    """Wall time one listing may take over all its pages, retries included."""
+    idle_pages: int = 5
+    """Consecutive next pages with no item not seen before: the cursor never ends."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ReadLimits:
+        """The defaults, with the response cap from $ROVO_RECONCILE_MAX_RESPONSE_MB."""
+        text = env.get(MAX_RESPONSE_ENV, "").strip()
+        if not text:
+            return cls()
+        try:
+            mib = float(text)
+        except ValueError:
+            mib = -1.0
+        if not 0 < mib <= 4096:
+            raise UsageError(f"{MAX_RESPONSE_ENV}={text!r} is not a size in MiB (0 to 4096)")
+        return cls(max_response_bytes=int(mib * _MIB))
 
 
 @dataclass(frozen=True)
@@ -77,8 +113,10 @@ class AdminClient:
         clock: Clock | None = None,
         secret: Secret | None = None,
         log: Callable[[str], None] | None = None,
+        limits: ReadLimits | None = None,
     ) -> None:
         self.http = http
+        self.limits = limits or ReadLimits()
         self._log = log or (lambda _message: None)
         self.retry = retry or RetryPolicy()
         self.clock: Clock = clock or SystemClock()
@@ -95,7 +133,11 @@ class AdminClient:
         json_body: Json | None = None,
         params: dict[str, str] | None = None,
     ) -> httpx.Response:
-        """Send with retries; return a 2xx response or raise an ApiError."""
+        """Send with retries; return a 2xx response or raise an ApiError.
+
+        A 3xx is an error too: the Admin API never redirects, redirects are not followed
+        (the key would go along), and the body of one is not the answer that was asked for.
+        """
         started = self.clock.monotonic()
         attempt = 0
         path = httpx.URL(url).path
@@ -103,10 +145,20 @@ class AdminClient:
             attempt += 1
             outcome = await self._send_once(method, url, json_body, params)
             response = outcome if isinstance(outcome, httpx.Response) else None
-            if response is not None and response.status_code < 400:
+            if response is not None and response.status_code < 300:
                 return response
             if response is not None and outcome_unknown(method, path, response.status_code):
                 raise self._ambiguous(method, path, response)  # never resent here: see retry.py
+            if response is not None and response.status_code < 400:
+                where = response.headers.get("Location")
+                raise ApiError(
+                    self._clean(
+                        f"{method} {path}: the server answered HTTP {response.status_code}"
+                        + (f" to {where}" if where else "")
+                        + "; the Admin API does not redirect, so this is not taken as an answer"
+                    ),
+                    status=response.status_code,
+                )
             if response is not None and response.status_code not in RETRY_STATUSES:
                 raise self._error(method, path, response)
             refused = isinstance(outcome, _Failed) and outcome.refused
@@ -139,7 +191,12 @@ class AdminClient:
         path = httpx.URL(url).path
         try:
             async with self._slots:
-                return await self.http.request(method, url, json=json_body, params=params)
+                request = self.http.build_request(method, url, json=json_body, params=params)
+                response = await self.http.send(request, stream=True)
+                try:
+                    body = await self._read_capped(method, path, response)
+                finally:
+                    await response.aclose()
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as e:
             # Nothing was sent: retrying cannot duplicate anything.
             if _refused(e):
@@ -160,6 +217,33 @@ class AdminClient:
                     )
                 ) from e
             return _Failed(e, f"failed: {type(e).__name__}")
+        headers = [
+            (k, v)
+            for k, v in response.headers.multi_items()
+            if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        return httpx.Response(response.status_code, headers=headers, content=body, request=request)
+
+    async def _read_capped(self, method: str, path: str, response: httpx.Response) -> bytes:
+        """The whole body, refused as soon as it is known to pass `max_response_bytes`."""
+        limit = self.limits.max_response_bytes
+        declared = response.headers.get("Content-Length", "").strip()
+        too_large = ApiMalformed(
+            f"{method} {path}: the answer is larger than {_size(limit)} "
+            f"(HTTP {response.status_code}); not read further "
+            f"(set {MAX_RESPONSE_ENV} to allow more)",
+            status=response.status_code,
+        )
+        if declared.isdigit() and int(declared) > limit:
+            raise too_large
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _error(self, method: str, path: str, response: httpx.Response) -> ApiError:
         error = error_from_response(method, path, response.status_code, response.content)
@@ -203,13 +287,19 @@ class AdminClient:
     def _json(self, response: httpx.Response, method: str, url: str) -> Json:
         try:
             data = json.loads(response.content)
-        except ValueError as e:
-            raise ApiError(
-                f"{method} {httpx.URL(url).path}: the answer is not JSON",
+        except RecursionError as e:
+            raise ApiMalformed(
+                f"{method} {httpx.URL(url).path}: the answer is nested too deeply to read",
+                status=response.status_code,
+            ) from e
+        except ValueError as e:  # also an integer of more digits than Python converts
+            reason = str(e).partition(";")[0][:120]
+            raise ApiMalformed(
+                f"{method} {httpx.URL(url).path}: the answer is not JSON ({reason})",
                 status=response.status_code,
             ) from e
         if not isinstance(data, dict):
-            raise ApiError(
+            raise ApiMalformed(
                 f"{method} {httpx.URL(url).path}: expected a JSON object",
                 status=response.status_code,
             )
@@ -223,42 +313,69 @@ class AdminClient:
         params: dict[str, str] | None = None,
         json_body: Json | None = None,
     ) -> AsyncIterator[Json]:
-        """Every item of `data` over all pages: `links.next` first, else `meta.next` as cursor."""
+        """Every item of `data` over all pages: `links.next` first, else `meta.next` as cursor.
+
+        Each page must be `{data: [object, ...], links?, meta?}`; the items' own shapes are
+        the caller's to check. Bounded by `ReadLimits`: pages, seconds and idle pages.
+        """
         origin = httpx.URL(url)
-        next_url: str | None = url
+        where = f"{method} {origin.path}"
+        limits = self.limits
+        next_url = url
         next_params = dict(params or {})
-        seen: set[str] = set()
-        for _ in range(_MAX_PAGES):
-            assert next_url is not None
+        seen_pages: set[str] = set()
+        seen_items: set[str] = set()
+        idle = 0
+        started = self.clock.monotonic()
+        for number in itertools.count(1):
             response = await self.request(
                 method, next_url, params=next_params or None, json_body=json_body
             )
-            page = self._json(response, method, next_url)
-            for item in page.get("data") or []:
-                if isinstance(item, dict):
-                    yield item
-            link = (page.get("links") or {}).get("next")
-            cursor = (page.get("meta") or {}).get("next")
+            page = parse(Page, self._json(response, method, next_url), where, f"page {number}")
+            fresh = 0
+            for item in page.data:
+                identity = json.dumps(item.get("id", item), sort_keys=True, default=str)
+                if identity not in seen_items:
+                    seen_items.add(identity)
+                    fresh += 1
+                yield item
+            idle = 0 if fresh or number == 1 else idle + 1
+            link = page.links.next if page.links is not None else None
+            cursor = page.meta.next if page.meta is not None else None
             if link:
-                target = origin.join(str(link))
+                target = origin.join(link)
                 if (target.scheme, target.host, target.port) != (
                     origin.scheme,
                     origin.host,
                     origin.port,
                 ):
-                    raise ApiError(
-                        f"{origin.path}: refusing to follow a next-page link to another host"
-                    )
+                    raise ApiError(f"{where}: refusing to follow a next-page link to another host")
                 next_url, next_params = str(target), {}
             elif cursor:
-                next_url, next_params = url, {**(params or {}), "cursor": str(cursor)}
+                next_url, next_params = url, {**(params or {}), "cursor": cursor}
             else:
                 return
             key = f"{next_url}?{sorted(next_params.items())}"
-            if key in seen:
-                raise ApiError(f"{origin.path}: the server returned the same next page twice")
-            seen.add(key)
-        raise ApiError(f"{origin.path}: more than {_MAX_PAGES} pages")
+            if key in seen_pages:
+                raise ApiError(f"{where}: the server returned the same next page twice")
+            seen_pages.add(key)
+            if idle >= limits.idle_pages:
+                raise ApiError(
+                    f"{where}: {idle} next pages in a row brought nothing new; the listing's "
+                    "cursor never ends, so it is not read further"
+                )
+            if number >= limits.max_pages:
+                raise ApiError(f"{where}: more than {limits.max_pages} pages; not read further")
+            elapsed = self.clock.monotonic() - started
+            if elapsed > limits.max_listing_seconds:
+                raise ApiError(
+                    f"{where}: still paging after {elapsed:.0f} s ({number} pages, more than "
+                    f"the {limits.max_listing_seconds:.0f} s a listing may take); not read further"
+                )
 
     async def aclose(self) -> None:
         await self.http.aclose()
+
+
+def _size(count: int) -> str:
+    return f"{count / _MIB:g} MiB" if count >= _MIB else f"{count} bytes"

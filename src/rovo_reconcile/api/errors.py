@@ -8,6 +8,7 @@
     ├── ApiConflict         409  the object already exists
     ├── ApiUnavailable      429/5xx  still failing when retries or the time budget ran out
     ├── ApiConnectionError  the server could not be reached
+    ├── ApiMalformed        a 2xx whose body is not the documented shape, or is too large
     └── AmbiguousWrite      a write whose outcome is unknown (no answer, 429, 5xx): re-read, then decide
     WriteRefused (exit 1)   a write attempted by a read-only command, stopped before it left
 
@@ -30,6 +31,7 @@ __all__ = [
     "ApiConnectionError",
     "ApiError",
     "ApiForbidden",
+    "ApiMalformed",
     "ApiNotFound",
     "ApiUnauthorized",
     "ApiUnavailable",
@@ -81,6 +83,10 @@ class ApiUnavailable(ApiError):
 
 class ApiConnectionError(ApiError):
     pass
+
+
+class ApiMalformed(ApiError):
+    """An answer that cannot be trusted as a read: never taken as empty, it stops the org."""
 
 
 class AmbiguousWrite(ApiError):

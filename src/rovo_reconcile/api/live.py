@@ -4,6 +4,10 @@ Four reads, run concurrently: workspaces (apps -> resource ids), IP allowlist
 policies, MCP settings and MCP domains. Every value goes through `normalize`, the
 same functions the policy loader uses, so equal settings compare equal.
 
+Every answer is checked against its documented shape first (`shapes`): a malformed
+answer is that org's error (`ApiMalformed`), never read as "empty", so no plan is
+made from it and nothing is written.
+
 The Rovo MCP endpoints are this project's own contract (Atlassian publishes no
 MCP admin API). Where an organization answers 404 on them, MCP is reported as
 unavailable and the rest still works.
@@ -16,8 +20,18 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
+
 from rovo_reconcile.api.client import AdminClient, Json
 from rovo_reconcile.api.errors import ApiNotFound
+from rovo_reconcile.api.shapes import (
+    IpAllowlistItem,
+    McpDomainItem,
+    McpSettingsAnswer,
+    PolicyItem,
+    WorkspaceItem,
+    parse,
+)
 from rovo_reconcile.errors import NormalizeError
 from rovo_reconcile.model import (
     APPS,
@@ -109,6 +123,10 @@ class LiveAllowlist:
     resources: tuple[LiveResource, ...]
     partial_apps: tuple[App, ...]
     """Apps with some but not all of their workspaces attached (counted as not covered)."""
+    unmodelled: tuple[str, ...] = ()
+    """Attachments the model cannot express (workspaces of a type it does not know, ids
+    that are no workspace of the org), each named as the lockout guard names it: apply
+    keeps them, and the guard counts them like apps."""
 
 
 @dataclass(frozen=True)
@@ -127,9 +145,14 @@ class LiveOrg:
     """Things the reader noticed and the user should hear about (on stderr)."""
 
     @property
-    def kept_apps(self) -> dict[str, tuple[App, ...]]:
-        """Apps each live list is partly attached to: apply leaves those attachments alone."""
-        return {name: a.partial_apps for name, a in self.allowlists.items() if a.partial_apps}
+    def kept_apps(self) -> dict[str, tuple[str, ...]]:
+        """What each live list stays attached to whatever apply writes: apps it is partly
+        attached to, and attachments the model does not express (`LiveAllowlist.unmodelled`)."""
+        return {
+            name: (*a.partial_apps, *a.unmodelled)
+            for name, a in self.allowlists.items()
+            if a.partial_apps or a.unmodelled
+        }
 
     def ambiguity(self) -> str | None:
         """Why this org's allowlists cannot be managed (they are managed by name), or None."""
@@ -150,7 +173,8 @@ async def read_org(client: AdminClient, api_url: str, org_id: str) -> LiveOrg:
         _collect(client.pages("GET", urls.policies, params={"type": "ip-allowlist"})),
         _mcp(client, urls, notes),
     )
-    allowlists, details, duplicates = _allowlists(policies, workspaces, notes)
+    where = f"GET {_path(urls.policies)}"
+    allowlists, details, duplicates = _allowlists(policies, workspaces, notes, where)
     settings, domain_ids, extra_domain_ids = mcp if mcp is not None else (None, {}, {})
     if mcp is None:
         notes.append(
@@ -170,34 +194,42 @@ async def read_org(client: AdminClient, api_url: str, org_id: str) -> LiveOrg:
     )
 
 
+def _path(url: str) -> str:
+    return httpx.URL(url).path
+
+
 async def _collect(items: Any) -> list[Json]:
     return [item async for item in items]
 
 
 async def _workspaces(client: AdminClient, urls: Endpoints) -> tuple[Workspace, ...]:
+    where = f"POST {_path(urls.workspaces)}"
     found = []
+    number = 0
     async for item in client.pages("POST", urls.workspaces, json_body={}):
-        attributes = item.get("attributes") or {}
+        number += 1
+        workspace = parse(WorkspaceItem, item, where, f"item {number}")
         found.append(
             Workspace(
-                id=str(item.get("id")),
-                name=str(attributes.get("name", "")),
-                type_key=str(attributes.get("typeKey", "")),
+                id=workspace.id,
+                name=workspace.attributes.name,
+                type_key=workspace.attributes.typeKey,
             )
         )
     return tuple(sorted(found, key=lambda w: (w.type_key, w.name, w.id)))
 
 
 def _allowlists(
-    policies: list[Json], workspaces: tuple[Workspace, ...], notes: list[str]
+    policies: list[Json], workspaces: tuple[Workspace, ...], notes: list[str], where: str
 ) -> tuple[tuple[IpAllowlist, ...], dict[str, LiveAllowlist], tuple[str, ...]]:
     models: list[IpAllowlist] = []
     details: dict[str, LiveAllowlist] = {}
     duplicates: list[str] = []
-    for policy in policies:
-        if (policy.get("attributes") or {}).get("type") != "ip-allowlist":
+    for number, policy in enumerate(policies, 1):
+        item = f"item {number}"
+        if parse(PolicyItem, policy, where, item).attributes.type != "ip-allowlist":
             continue
-        model, detail = allowlist_from_policy(policy, workspaces, notes)
+        model, detail = allowlist_from_policy(policy, workspaces, notes, where, item)
         if model.name in details:
             duplicates.append(model.name)
             notes.append(
@@ -212,56 +244,88 @@ def _allowlists(
 
 
 def allowlist_from_policy(
-    policy: Json, workspaces: tuple[Workspace, ...], notes: list[str]
+    policy: Json,
+    workspaces: tuple[Workspace, ...],
+    notes: list[str],
+    where: str = "policy",
+    item: str = "",
 ) -> tuple[IpAllowlist, LiveAllowlist]:
     """One ip-allowlist policy as the model sees it, and its ids and statuses.
 
-    An app counts as covered only when every workspace of that app is attached.
+    `policy` is checked against its documented shape first (`where` and `item` name it in
+    the error). An app counts as covered only when every workspace of that app is attached
+    and no attachment of it settled to `failed`.
     """
+    parsed = parse(IpAllowlistItem, policy, where, item)
+    attributes = parsed.attributes
+    name = attributes.name
     by_id = {w.id: w for w in workspaces}
     per_app: dict[App, set[str]] = defaultdict(set)
     for w in workspaces:
         if w.app is not None:
             per_app[w.app].add(w.id)
-    attributes = policy.get("attributes") or {}
-    name = str(attributes.get("name", ""))
-    rule = attributes.get("rule") or {}
     resources = tuple(
         LiveResource(
-            id=str(r.get("id")),
-            application_status=r.get("applicationStatus"),
-            app=by_id[str(r.get("id"))].app if str(r.get("id")) in by_id else None,
+            id=r.id,
+            application_status=r.applicationStatus,
+            app=by_id[r.id].app if r.id in by_id else None,
         )
-        for r in attributes.get("resources") or []
-        if isinstance(r, dict)
+        for r in attributes.resources
     )
     attached = {r.id for r in resources}
-    apps = tuple(app for app in APPS if per_app[app] and per_app[app] <= attached)
+    working = {r.id for r in resources if r.application_status != "failed"}
+    apps = tuple(app for app in APPS if per_app[app] and per_app[app] <= working)
     partial = tuple(app for app in APPS if per_app[app] & attached and not per_app[app] <= attached)
+    failed = tuple(
+        app
+        for app in APPS
+        if per_app[app] and per_app[app] <= attached and not per_app[app] <= working
+    )
     for app in partial:
         notes.append(
             f"allowlist {name!r} covers {len(per_app[app] & attached)} of {len(per_app[app])} "
             f"{app} workspaces; those attachments are left as they are (list {app} in its apps "
             "to cover them all)"
         )
+    for app in failed:
+        notes.append(
+            f"allowlist {name!r}: Atlassian reports applicationStatus 'failed' for "
+            f"{len(per_app[app] - working)} of its {app} workspaces, so {app} counts as not "
+            f"covered; a policy that lists {app} for it applies it again"
+        )
+    unmodelled = tuple(
+        f"{by_id[r.id].type_key} workspace {r.id}" if r.id in by_id else f"resource {r.id}"
+        for r in resources
+        if r.app is None
+    )
+    if unmodelled:
+        notes.append(
+            f"allowlist {name!r} is also attached to {', '.join(unmodelled)}, which "
+            "rovo-reconcile does not model; apply keeps those attachments and the lockout "
+            "guard counts them"
+        )
     addresses = []
-    for raw in rule.get("in") or []:
+    for raw in attributes.rule.addresses:
         try:
             addresses.append(normalize_address(raw))
         except NormalizeError:
             notes.append(
                 f"allowlist {name!r}: live address {raw!r} is not IPv4 and is kept as it is"
             )
-            addresses.append(str(raw))
+            addresses.append(raw)
     model = IpAllowlist(
         name=name,
-        enabled=attributes.get("status") == "enabled",
+        enabled=attributes.status == "enabled",
         apps=apps,
-        allow_mobile_bypass=bool(rule.get("allowMobileBypass", False)),
+        allow_mobile_bypass=attributes.rule.allowMobileBypass,
         addresses=tuple(AddressEntry(address=a) for a in dict.fromkeys(addresses)),
     )
     detail = LiveAllowlist(
-        id=str(policy.get("id")), name=name, resources=resources, partial_apps=partial
+        id=parsed.id,
+        name=name,
+        resources=resources,
+        partial_apps=partial,
+        unmodelled=unmodelled,
     )
     return model, detail
 
@@ -277,23 +341,24 @@ async def _mcp(
         if e.code == "ADMIN-404-2":  # the organization itself is unknown: not an MCP matter
             raise
         return None
-    attributes = (settings.get("data") or {}).get("attributes") or {}
-    auth = attributes.get("authentication") or {}
+    attributes = parse(
+        McpSettingsAnswer, settings, f"GET {_path(urls.mcp_settings)}"
+    ).data.attributes
     ids: dict[str, str] = {}
     extra: dict[str, tuple[str, ...]] = {}
-    for item in domains:
-        pattern = domain_pattern((item.get("attributes") or {}).get("pattern"), notes)
+    where = f"GET {_path(urls.mcp_domains)}"
+    for number, item in enumerate(domains, 1):
+        domain = parse(McpDomainItem, item, where, f"item {number}")
+        pattern = domain_pattern(domain.attributes.pattern, notes)
         if pattern in ids:
-            extra[pattern] = (*extra.get(pattern, ()), str(item.get("id")))
+            extra[pattern] = (*extra.get(pattern, ()), domain.id)
         else:
-            ids[pattern] = str(item.get("id"))
+            ids[pattern] = domain.id
     return (
         McpSettings(
-            allow_atlassian_supported_domains=bool(
-                attributes.get("allowAtlassianSupportedDomains", True)
-            ),
+            allow_atlassian_supported_domains=attributes.allowAtlassianSupportedDomains,
             domains=tuple(DomainEntry(pattern=p) for p in sorted(ids)),
-            authentication=Authentication(api_token=bool(auth.get("apiToken", False))),
+            authentication=Authentication(api_token=attributes.authentication.apiToken),
         ),
         ids,
         extra,
