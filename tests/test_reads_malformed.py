@@ -312,3 +312,25 @@ def test_a_5000_digit_number_in_a_policy_is_a_located_validation_error(
         r"\.yaml:6:\d+: error: a number of 5000 characters .*\[yaml\.number\]",
         (result.stdout + result.stderr),
     )
+
+
+def test_apply_own_reads_are_checked_too_so_a_bad_listing_never_means_create(
+    api: HostileApi, cli: CliRunner, tmp_path: Path
+) -> None:
+    """Apply looks the name up again just before a create. A malformed listing there once
+    read as "not there" and sent a duplicate; now it stops the org with no write."""
+    _policy(api, ORG)  # Office exists upstream...
+    _policy_file(tmp_path / "policies", ORG)
+    seen = {"GET": 0}
+
+    def listing(request: object) -> Answer:
+        seen["GET"] += 1  # ...but the plan's two reads see an empty org, the re-read garbage
+        return Answer(body=_listing() if seen["GET"] <= 2 else _listing({"id": "p1"}))
+
+    api.on("GET", POLICIES, listing)
+    applied = _run(cli, api, "apply", str(tmp_path / "policies"), "--yes")
+    assert applied.code == 1, applied.stdout + applied.stderr
+    assert "does not have the documented shape" in applied.stdout + applied.stderr
+    assert api.writes() == []
+    listed = api.upstream("GET", f"/admin/control/v1/orgs/{ORG}/policies")["data"]
+    assert [p["attributes"]["name"] for p in listed] == ["Office"]

@@ -39,14 +39,31 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
+import httpx
+
 from rovo_reconcile.api.client import AdminClient, Json
-from rovo_reconcile.api.errors import AmbiguousWrite, ApiConflict, ApiError, ApiNotFound
+from rovo_reconcile.api.errors import (
+    AmbiguousWrite,
+    ApiConflict,
+    ApiError,
+    ApiMalformed,
+    ApiNotFound,
+)
 from rovo_reconcile.api.live import (
     Endpoints,
     LiveOrg,
     allowlist_from_policy,
     domain_pattern,
     read_org,
+)
+from rovo_reconcile.api.shapes import (
+    CreatedPolicy,
+    IpAllowlistAnswer,
+    IpAllowlistItem,
+    McpDomainItem,
+    McpSettingsAnswer,
+    PolicyItem,
+    parse,
 )
 from rovo_reconcile.errors import EXIT_ERROR, EXIT_GUARD, EXIT_OK, RovoError, UsageError
 from rovo_reconcile.explain import explain_stale
@@ -562,11 +579,12 @@ class _OrgRun:
                 continue  # already gone
 
     async def _domain_ids(self) -> dict[str, str]:
+        """Live domains by canonical pattern; a malformed answer stops the org (never "gone")."""
+        where = f"GET {httpx.URL(self.urls.mcp_domains).path}"
         found = {}
         async for item in self.client.pages("GET", self.urls.mcp_domains):
-            found[domain_pattern((item.get("attributes") or {}).get("pattern"))] = str(
-                item.get("id")
-            )
+            domain = parse(McpDomainItem, item, where, "item")
+            found[domain_pattern(domain.attributes.pattern)] = domain.id
         return found
 
     # MCP settings --------------------------------------------------------------
@@ -602,10 +620,11 @@ class _OrgRun:
 
     async def _setting(self, change: Change) -> object:
         current = await self.client.get_json(self.urls.mcp_settings)
-        attributes = (current.get("data") or {}).get("attributes") or {}
+        where = f"GET {httpx.URL(self.urls.mcp_settings).path}"
+        attributes = parse(McpSettingsAnswer, current, where).data.attributes
         if change.key == setting_key(SETTING_SUPPORTED_DOMAINS):
-            return attributes.get("allowAtlassianSupportedDomains")
-        return (attributes.get("authentication") or {}).get("apiToken")
+            return attributes.allowAtlassianSupportedDomains
+        return attributes.authentication.apiToken
 
     # IP allowlists -------------------------------------------------------------
 
@@ -660,8 +679,8 @@ class _OrgRun:
         answer = await self._write(
             change, "POST", self.urls.policies, self._body(value, False, live), landed
         )
-        policy_id = ((answer or {}).get("data") or {}).get("id")
-        if policy_id is None:  # the answer was lost (or had no id): find what landed
+        policy_id = _created_id(answer, f"POST {httpx.URL(self.urls.policies).path}")
+        if policy_id is None:  # the answer was lost (or is unreadable): find what landed
             found = await self._find_policies(name)
             if len(found) != 1:
                 raise _Stop(
@@ -675,14 +694,21 @@ class _OrgRun:
         await self._settle(str(policy_id))
 
     async def _find_policies(self, name: str) -> list[Json]:
-        """Every live ip-allowlist policy named `name` (more than one is a duplicate)."""
-        return [
-            item
-            async for item in self.client.pages(
-                "GET", self.urls.policies, params={"type": "ip-allowlist"}
-            )
-            if (item.get("attributes") or {}).get("name") == name
-        ]
+        """Every live ip-allowlist policy named `name` (more than one is a duplicate).
+
+        Checked like the plan's reads: a malformed listing stops the org rather than
+        reading as "not there", which would send a duplicate create.
+        """
+        where = f"GET {httpx.URL(self.urls.policies).path}"
+        found = []
+        async for item in self.client.pages(
+            "GET", self.urls.policies, params={"type": "ip-allowlist"}
+        ):
+            if parse(PolicyItem, item, where, "item").attributes.type != "ip-allowlist":
+                continue
+            if parse(IpAllowlistItem, item, where, "item").attributes.name == name:
+                found.append(item)
+        return found
 
     def _policy_id(self, name: str, live: LiveOrg) -> str:
         return self.created[name] if name in self.created else live.allowlists[name].id
@@ -693,7 +719,8 @@ class _OrgRun:
             current = await self.client.get_json(url)
         except ApiNotFound:
             return None
-        model, _ = allowlist_from_policy(current.get("data") or {}, live.workspaces, [])
+        where = f"GET {httpx.URL(url).path}"
+        model, _ = allowlist_from_policy(current.get("data"), live.workspaces, [], where, "data")
         return allowlist_value(model)
 
     async def _check_unchanged(self, change: Change, live: LiveOrg) -> None:
@@ -772,9 +799,10 @@ class _OrgRun:
         url = f"{self.urls.policies}/{policy_id}"
         waited, delay = 0.0, 0.2
         while True:
-            policy = await self.client.get_json(url)
-            resources = ((policy.get("data") or {}).get("attributes") or {}).get("resources") or []
-            statuses = {str(r.get("applicationStatus")) for r in resources if isinstance(r, dict)}
+            policy = parse(
+                IpAllowlistAnswer, await self.client.get_json(url), f"GET {httpx.URL(url).path}"
+            )
+            statuses = {str(r.applicationStatus) for r in policy.data.attributes.resources}
             if "failed" in statuses:
                 raise _Failed(
                     f"Atlassian reports applicationStatus 'failed' for policy {policy_id}"
@@ -838,6 +866,14 @@ def _difference(expected: Mapping[str, Any], now: Mapping[str, Any]) -> str:
         elif was != is_:
             parts.append(f"{key} {was} -> {is_}")
     return "; ".join(parts) or "its value differs"
+
+
+def _created_id(answer: Json | None, where: str) -> str | None:
+    """The new policy's id from a create's answer; None when there is no readable one."""
+    try:
+        return parse(CreatedPolicy, answer, where).data.id
+    except ApiMalformed:
+        return None
 
 
 _PARTLY = "partly applied: the run stopped before this change's remaining writes (see the journal)"

@@ -244,7 +244,7 @@ def _allowlists(
 
 
 def allowlist_from_policy(
-    policy: Json,
+    policy: object,
     workspaces: tuple[Workspace, ...],
     notes: list[str],
     where: str = "policy",

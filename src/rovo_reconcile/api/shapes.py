@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rovo_reconcile.api.errors import ApiMalformed
 
 __all__ = [
+    "CreatedPolicy",
+    "IpAllowlistAnswer",
     "IpAllowlistItem",
     "McpDomainItem",
     "McpSettingsAnswer",
@@ -98,6 +100,18 @@ class IpAllowlistAttributes(_Shape):
 class IpAllowlistItem(_Shape):
     id: str
     attributes: IpAllowlistAttributes
+
+
+class IpAllowlistAnswer(_Shape):
+    """One policy read by id: `{data: ip-allowlist policy}`."""
+
+    data: IpAllowlistItem
+
+
+class CreatedPolicy(_Shape):
+    """The answer to a policy POST: only the new id is read from it."""
+
+    data: PolicyItem
 
 
 # ------------------------------------------------------------------ Rovo MCP (own contract)
