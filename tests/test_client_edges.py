@@ -129,3 +129,30 @@ def test_only_real_writes_are_counted_as_writes() -> None:
 
     asyncio.run(scenario())
     assert (counter.total, counter.writes) == (4, 2)
+
+
+def test_a_host_name_that_does_not_resolve_gives_up_after_three_quick_attempts() -> None:
+    """A mistyped --api-url fails in seconds, saying why, not after the whole retry budget."""
+
+    def no_such_host(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[Errno -2] Name or service not known") from socket.gaierror(
+            -2, "Name or service not known"
+        )
+
+    clock = FakeClock()
+    log: list[str] = []
+
+    async def scenario() -> None:
+        http = httpx.AsyncClient(transport=httpx.MockTransport(no_such_host))
+        client = AdminClient(
+            http, clock=clock, retry=RetryPolicy(rng=random.Random(1)), log=log.append
+        )
+        try:
+            with pytest.raises(ApiConnectionError, match="the host name does not resolve"):
+                await client.get_json("https://admin.exampel.invalid/admin/x")
+        finally:
+            await client.aclose()
+
+    asyncio.run(scenario())
+    assert len(clock.sleeps) == 2
+    assert all(wait <= 1.0 for wait in clock.sleeps)

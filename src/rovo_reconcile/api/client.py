@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import socket
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -87,7 +88,9 @@ class _Failed:
 
 
 def _refused(error: BaseException) -> bool:
-    """Whether a connection refusal lies under this error (httpx wraps it several levels deep)."""
+    """Whether nothing can be reached at all: the connection was refused or the host name does
+    not resolve (httpx wraps the cause several levels deep). Retried only a few times, quickly:
+    a mistyped --api-url should fail in seconds, not after the whole retry budget."""
     seen: set[int] = set()
     todo: list[BaseException] = [error]
     while todo:
@@ -95,12 +98,19 @@ def _refused(error: BaseException) -> bool:
         if id(current) in seen:
             continue
         seen.add(id(current))
-        if isinstance(current, ConnectionRefusedError):
+        if isinstance(current, ConnectionRefusedError | socket.gaierror):
             return True
         if isinstance(current, BaseExceptionGroup):
             todo.extend(current.exceptions)
         todo.extend(e for e in (current.__cause__, current.__context__) if e is not None)
     return False
+
+
+def _unreachable(error: BaseException) -> str:
+    text = str(error)
+    if "Name or service not known" in text or "nodename nor servname" in text:
+        return "cannot connect: the host name does not resolve"
+    return "cannot connect: connection refused"
 
 
 class AdminClient:
@@ -200,7 +210,7 @@ class AdminClient:
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as e:
             # Nothing was sent: retrying cannot duplicate anything.
             if _refused(e):
-                return _Failed(e, "cannot connect: connection refused", refused=True)
+                return _Failed(e, _unreachable(e), refused=True)
             return _Failed(e, f"cannot connect: {str(e) or type(e).__name__}")
         except httpx.LocalProtocolError as e:
             # We built a request the HTTP library will not send. Its message quotes the
