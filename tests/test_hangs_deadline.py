@@ -246,3 +246,24 @@ def test_cli_refuses_before_connecting(cli: CliRunner) -> None:
     assert result.code == 64
     assert "refusing http://admin.example.com" in result.stderr
     assert "plain http only to a loopback host" in result.stderr
+
+
+@pytest.mark.parametrize("seconds", [1.0, 60.0, 600.0])
+def test_httpx_phase_timeouts_never_cut_a_request_short_of_the_deadline(seconds: float) -> None:
+    """A stalled read must end at --timeout, not at a shorter httpx read timeout that the
+    client would then retry (60 s once meant four GETs and 124 s)."""
+    import asyncio
+
+    from rovo_reconcile.targets import open_client
+
+    async def timeouts() -> httpx.Timeout:
+        target = resolve_target("atlassian", "http://127.0.0.1:9", None, env={}, timeout=seconds)
+        env = {"ATLASSIAN_ADMIN_API_KEY": KEY}
+        async with open_client(target, read_only=True, env=env) as (client, _):
+            return client.http.timeout
+
+    timeout = asyncio.run(timeouts())
+    assert timeout.read is not None
+    assert timeout.read > seconds
+    assert timeout.write is not None
+    assert timeout.write > seconds

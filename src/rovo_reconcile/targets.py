@@ -218,7 +218,15 @@ async def open_client(
         transport=transport,
         base_url=target.api_url,
         auth=BearerAuth(secret) if secret is not None else None,
-        timeout=httpx.Timeout(connect=10.0, read=30.0, write=30.0, pool=60.0),
+        # httpx's per-phase timeouts sit above --timeout, which bounds each request in all
+        # (DeadlineTransport): a stalled read ends at the deadline, not at a shorter read
+        # timeout that the client would then retry.
+        timeout=httpx.Timeout(
+            connect=min(10.0, target.timeout),
+            read=target.timeout + 5.0,
+            write=target.timeout + 5.0,
+            pool=max(60.0, target.timeout + 5.0),
+        ),
         headers={"Accept": "application/json", "User-Agent": "rovo-reconcile"},
         follow_redirects=False,
     )

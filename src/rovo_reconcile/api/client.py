@@ -183,7 +183,13 @@ class AdminClient:
                 wait = self.retry.delay(response, attempt, self.clock.wall())
             if self.clock.monotonic() - started + wait > self.retry.budget:
                 raise self._gave_up(method, path, outcome, "the retry time budget ran out")
-            why = f"HTTP {response.status_code}" if response is not None else "cannot connect"
+            why = (
+                f"HTTP {response.status_code}"
+                if response is not None
+                else outcome.reason.partition(":")[0]  # "cannot connect" or "no answer"
+                if isinstance(outcome, _Failed)
+                else "no answer"
+            )
             self._log(
                 f"{method} {path}: {why}; retrying in {wait:.1f} s "
                 f"(attempt {attempt + 1} of {limit})"
@@ -226,7 +232,7 @@ class AdminClient:
                         f"({type(e).__name__}); it may or may not have been applied"
                     )
                 ) from e
-            return _Failed(e, f"failed: {type(e).__name__}")
+            return _Failed(e, f"no answer: {type(e).__name__}")
         headers = [
             (k, v)
             for k, v in response.headers.multi_items()
