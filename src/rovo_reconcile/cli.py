@@ -454,8 +454,12 @@ def read_plan_file(path: str, option: str) -> Plan:
     from pathlib import Path
 
     from rovo_reconcile.errors import UsageError
+    from rovo_reconcile.files import special_kind
     from rovo_reconcile.plan_json import load_plan
 
+    kind = special_kind(Path(path))
+    if kind is not None:
+        raise UsageError(f"{option} {path}: this is {kind}, not a plan file")
     try:
         text = Path(path).read_text("utf-8")
     except OSError as e:

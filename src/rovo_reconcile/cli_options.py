@@ -140,6 +140,12 @@ def load_ack_file(ack_file: str | None) -> AckSet:
 
     if ack_file is None:
         return AckSet(())
+    from rovo_reconcile.errors import UsageError
+    from rovo_reconcile.files import special_kind
+
+    kind = special_kind(Path(ack_file))
+    if kind is not None:
+        raise UsageError(f"--ack {ack_file}: this is {kind}, not an acknowledgement file")
     acks = load_acks_if_present(Path(ack_file))
     if acks is None:
         click.echo(

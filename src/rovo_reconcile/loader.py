@@ -7,13 +7,13 @@ line; the models come back only for files without errors.
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 from rovo_reconcile.errors import UsageError
+from rovo_reconcile.files import special_kind
 from rovo_reconcile.model import OrgPolicy
 from rovo_reconcile.problems import ERROR, WARNING, Mark, Problem
 from rovo_reconcile.rules import check_policy
@@ -69,25 +69,12 @@ def find_policy_files(paths: Iterable[str]) -> list[Path]:
     return list(found)
 
 
-_FILE_KINDS = (
-    (stat.S_ISFIFO, "a named pipe (FIFO)"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-    (stat.S_ISDIR, "a directory"),
-)
-
-
 def _not_a_regular_file(path: Path, file: str) -> Problem | None:
     """A located refusal for anything but a regular file (after symlinks): opening a FIFO
     blocks until a writer comes, and a device may never end."""
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return None  # reading it will say why, as for any unreadable file
-    if stat.S_ISREG(mode):
+    kind = special_kind(path)
+    if kind is None:
         return None
-    kind = next((name for test, name in _FILE_KINDS if test(mode)), "a special file")
     return Problem(
         file,
         1,

@@ -128,7 +128,7 @@ def _api_key(target: Target, env: Mapping[str, str]) -> Secret:
 
     if target.api_key_file is not None:
         try:
-            value = target.api_key_file.read_text("utf-8").strip()
+            value = _key_file_text(target.api_key_file)
         except OSError as e:
             raise UsageError(f"--api-key-file {target.api_key_file}: {e.strerror}") from e
         except UnicodeDecodeError:  # the codec's message would quote a byte of the key
@@ -147,6 +147,22 @@ def _api_key(target: Target, env: Mapping[str, str]) -> Secret:
         where = f"--api-key-file {target.api_key_file}" if target.api_key_file else API_KEY_ENV
         raise UsageError(f"{where}: {problem}")
     return key
+
+
+def _key_file_text(path: Path) -> str:
+    """The key file's text; a pipe (`<(pass show ...)`) is read with a deadline, any other
+    special file refused, so a FIFO nobody writes to cannot hang the run."""
+    from rovo_reconcile.files import read_pipe, special_kind
+
+    kind = special_kind(path)
+    if kind is None:
+        return path.read_text("utf-8").strip()
+    if kind.startswith("a named pipe"):
+        data = read_pipe(path)
+        if data is None:
+            raise UsageError(f"--api-key-file {path}: a named pipe nothing was written to in 10 s")
+        return data.decode("utf-8").strip()
+    raise UsageError(f"--api-key-file {path}: this is {kind}, not a file holding a key")
 
 
 def _sandbox_org_created(org_id: str) -> None:
