@@ -182,3 +182,14 @@ def test_a_stale_saved_plan_says_what_changed_in_live(
     assert result.code == 3
     assert "live changed since the plan:" in result.stdout
     assert 'mcp: domains now also holds "https://colleague.example.com/**"' in result.stdout
+
+
+def test_apply_force_does_not_announce_the_refusals_it_passes(
+    cli: CliRunner, emulator: Emulator, tmp_path: Path
+) -> None:
+    policy = policy_file(tmp_path, POLICY)
+    assert remote(cli, emulator, "apply", str(policy), "--yes").code == 0
+    policy_file(tmp_path, POLICY.split("ipAllowlists:")[0] + "ipAllowlists: []\n")
+    forced = remote(cli, emulator, "apply", str(policy), "--yes", "--force")
+    assert forced.code == 0, forced.stdout + forced.stderr
+    assert "apply will refuse" not in forced.stdout

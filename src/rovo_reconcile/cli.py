@@ -411,7 +411,9 @@ def apply(
         policies = load_valid(paths, day, shard)
         with _progress() as progress:
             run = asyncio.run(
-                compute_plan(where, policies, day, concurrency=concurrency, on_done=progress)
+                compute_plan(
+                    where, policies, day, concurrency=concurrency, force=force, on_done=progress
+                )
             )
         the_plan = run.plan
         click.echo(_render_plan(the_plan, "text"), nl=False, err=fmt == "json")
