@@ -21,8 +21,10 @@ TODAY = "2026-11-26"
 
 
 @pytest.fixture(autouse=True)
-def _pinned_today(monkeypatch: pytest.MonkeyPatch) -> None:
+def _pinned_today(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("ROVO_RECONCILE_NOW", TODAY)
+    # Apply's leases live per user, outside the checkout: each test gets its own.
+    monkeypatch.setenv("ROVO_RECONCILE_LEASE_DIR", str(tmp_path / "leases"))
     # CI runners set CI=true, which makes apply refuse the default sandbox; tests that
     # want that behaviour set it themselves.
     monkeypatch.delenv("CI", raising=False)

@@ -17,8 +17,9 @@ failure does not stop the others):
    re-plans: a non-empty plan, or two allowlists of one name, is "did not converge".
 
 A write whose answer leaves open whether it happened is never resent blindly: a
-re-read decides (`_OrgRun._write`). An org's run holds its lease (`Journal.lease`)
-from the first read to the last, so a second apply on the org refuses to start.
+re-read decides (`_OrgRun._write`). An org's run holds its lease (`org_lease`, one
+per user, target and org, whatever the journal) from the first read to the last, so a
+second apply on the org refuses to start.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -48,6 +49,7 @@ from rovo_reconcile.api.errors import (
     ApiError,
     ApiMalformed,
     ApiNotFound,
+    ApiUnavailable,
 )
 from rovo_reconcile.api.live import (
     Endpoints,
@@ -85,13 +87,17 @@ from rovo_reconcile.targets import Target, open_client
 from rovo_reconcile.write_order import NoSafeOrder, Step, allowlist_steps, same_value
 
 __all__ = [
+    "LEASE_DIR_ENV",
     "ApplyResult",
     "Journal",
     "JournalEntry",
     "LeaseHeld",
+    "LeaseUnavailable",
     "OrgResult",
     "Outcome",
     "apply_plan",
+    "lease_dir",
+    "org_lease",
     "result_without_writes",
     "run_apply",
 ]
@@ -167,8 +173,9 @@ class Journal:
     Every request that writes gets two lines: an `intent` before it is sent and an
     `outcome` after its answer, tied by a `request` id. So a run killed between send
     and answer leaves an intent without an outcome, and every write the server saw
-    has an intent line. An ambiguous answer (none, 429, 5xx) gets its outcome after
-    the re-read that decides it, with the `verdict`: landed, not landed or unknown.
+    has an intent line. An ambiguous answer (none, 429, 5xx, or too large to read) gets
+    its outcome after the re-reads that decide it, with the `verdict`: landed, not landed
+    or unknown, and a `note` when a write found not landed is not sent again.
     """
 
     def __init__(
@@ -204,44 +211,23 @@ class Journal:
         status: int | None,
         result: Literal["ok", "error", "ambiguous"],
         verdict: Verdict | None = None,
+        note: str | None = None,
     ) -> None:
         """Record what came of `entry`: the HTTP status (None: no answer) and, for an
-        ambiguous answer, whether the re-read found the write landed."""
+        ambiguous answer, whether the re-read found the write landed (and, in `note`, why
+        a write found not landed was not sent again)."""
         fields: dict[str, object] = {"event": "outcome", "status": status, "result": result}
         if verdict is not None:
             fields["verdict"] = verdict
+        if note is not None:
+            fields["note"] = note
         self._record(entry, fields)
 
     @contextmanager
     def lease(self, org_id: str) -> Iterator[None]:
-        """Hold this org's lease for the block, or raise `LeaseHeld` at once.
-
-        The lease is an exclusive `flock` on a file beside the journal, one per target
-        and org: the kernel drops it when the holder exits, even on SIGKILL, so a crash
-        never leaves an org locked. It excludes every apply that shares this journal's
-        directory (one runner, or a shared file system); CI jobs on separate runners are
-        kept apart by the workflow's concurrency group.
-        """
-        digest = hashlib.sha256(f"{self.target}\0{org_id}".encode()).hexdigest()[:16]
-        path = self.path.parent / f"{self.path.name}.leases" / f"{digest}.lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError as e:
-                raise LeaseHeld(org_id, _holder(os.pread(fd, 4096, 0))) from e
-            holder = json.dumps(
-                {"run": self.run, "pid": os.getpid(), "host": socket.gethostname(), "since": _now()}
-            )
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, holder.encode("utf-8"), 0)
-            try:
-                yield
-            finally:
-                os.ftruncate(fd, 0)  # released: no stale holder to show
-        finally:
-            os.close(fd)  # closing the descriptor drops the flock
+        """Hold this org's lease on this journal's target for the block (`org_lease`)."""
+        with org_lease(self.target, org_id, self.run):
+            yield
 
     def _record(self, entry: JournalEntry, fields: Mapping[str, object]) -> None:
         line = {
@@ -274,7 +260,79 @@ class Journal:
             os.close(fd)
 
 
+LEASE_DIR_ENV = "ROVO_RECONCILE_LEASE_DIR"
+
+
+def lease_dir() -> Path:
+    """Where this user's leases live: `$ROVO_RECONCILE_LEASE_DIR`, else
+    `~/.cache/rovo-reconcile/leases`.
+
+    One place per user, whatever `--journal` or the checkout: two applies on one org
+    exclude each other however they were started. The XDG variables are deliberately not
+    consulted: a shell and a cron job would see different ones and so miss each other's
+    leases.
+    """
+    override = os.environ.get(LEASE_DIR_ENV, "").strip()
+    if override:
+        return Path(override).expanduser()
+    return Path.home() / ".cache" / "rovo-reconcile" / "leases"
+
+
+@contextmanager
+def org_lease(target: str | None, org_id: str, run: str) -> Iterator[None]:
+    """Hold the lease of `org_id` on `target` for the block, or raise `LeaseHeld` at once.
+
+    The lease is an exclusive `flock` on `lease_dir()/<hash of target label and org>.lock`:
+    the kernel drops it when the holder exits, even on SIGKILL, so a crash never leaves an
+    org locked. It excludes every apply of this user on this machine (whatever its journal
+    or checkout); CI jobs on separate runners are kept apart by the workflow's concurrency
+    group. A lease that cannot be taken at all (no locks on that file system, a directory
+    that cannot be written) is a `LeaseUnavailable`, before anything is read or written.
+    """
+    try:
+        directory = lease_dir()
+    except RuntimeError as e:  # no $HOME and no password entry to find one
+        raise LeaseUnavailable(org_id, "~/.cache/rovo-reconcile/leases", str(e)) from e
+    digest = hashlib.sha256(f"{target}\0{org_id}".encode()).hexdigest()[:16]
+    path = directory / f"{digest}.lock"
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as e:
+        raise LeaseUnavailable(org_id, str(path), _reason(e)) from e
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as e:
+            raise LeaseHeld(org_id, _holder(os.pread(fd, 4096, 0))) from e
+        except OSError as e:  # ENOLCK: a file system without locks (some NFS mounts)
+            raise LeaseUnavailable(org_id, str(path), _reason(e)) from e
+        holder = json.dumps(
+            {"run": run, "pid": os.getpid(), "host": socket.gethostname(), "since": _now()}
+        )
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, holder.encode("utf-8"), 0)
+        except OSError as e:
+            raise LeaseUnavailable(org_id, str(path), _reason(e)) from e
+        try:
+            yield
+        finally:
+            with suppress(OSError):
+                os.ftruncate(fd, 0)  # released: no stale holder to show
+    finally:
+        os.close(fd)  # closing the descriptor drops the flock
+
+
 Verdict = Literal["landed", "not landed", "unknown"]
+
+RECHECK_AFTER = 60.0
+"""Seconds a write that got no answer (a timeout, a lost connection, a 504) must stay
+absent before it is sent again: a slow origin may commit it after the client gave up.
+`run_apply` uses the request deadline (`--timeout`)."""
+RECHECK_AFTER_ANSWER = 5.0
+"""The same after an answer that leaves the outcome open (429, another 5xx, unreadable),
+or the server's Retry-After when longer."""
 
 
 @dataclass(frozen=True)
@@ -296,6 +354,21 @@ class LeaseHeld(RovoError):
             f"another apply is running on org {org_id} (lease held by {holder}); "
             "nothing was written: run apply again once it has finished"
         )
+
+
+class LeaseUnavailable(RovoError):
+    """This org's lease could not be taken: nothing was read or written (exit 1)."""
+
+    def __init__(self, org_id: str, path: str, reason: str) -> None:
+        super().__init__(
+            f"cannot take the lease for org {org_id} at {path} ({reason}); nothing was "
+            f"written: set {LEASE_DIR_ENV} to a local directory this user can write "
+            "(the lease keeps two applies on one org apart)"
+        )
+
+
+def _reason(error: OSError) -> str:
+    return error.strerror or type(error).__name__
 
 
 def _holder(data: bytes) -> str:
@@ -329,14 +402,25 @@ async def apply_plan(
     force: bool,
     journal: Journal,
     settle_timeout: float = 300.0,
+    recheck_after: float = RECHECK_AFTER,
     on_done: OnOrgDone | None = None,
 ) -> ApplyResult:
     """Apply every org of `plan` that has changes; orgs run concurrently.
 
-    `on_done` hears of each org as its run ends (for progress on stderr).
+    `recheck_after` is how long a write that got no answer must stay absent before it
+    is sent again (the request deadline, `--timeout`). `on_done` hears of each org as
+    its run ends (for progress on stderr).
     """
     runs = [
-        _OrgRun(client, Endpoints(api_url, org.org_id), org, force, journal, settle_timeout)
+        _OrgRun(
+            client,
+            Endpoints(api_url, org.org_id),
+            org,
+            force,
+            journal,
+            settle_timeout,
+            recheck_after,
+        )
         for org in plan.orgs
         if org.changes or org.error
     ]
@@ -372,8 +456,10 @@ class _OrgRun:
         force: bool,
         journal: Journal,
         settle_timeout: float,
+        recheck_after: float,
     ) -> None:
         self.client = client
+        self.recheck_after = recheck_after
         self.urls = urls
         self.plan = plan
         self.force = force
@@ -508,43 +594,80 @@ class _OrgRun:
         url: str,
         body: Json | None,
         landed: Callable[[], Awaitable[bool]],
-    ) -> Json | None:
+    ) -> _Sent:
         """Send one write, journalled as intent then outcome; the answer's JSON, if any.
 
-        Never resent blindly (DESIGN.md section 5): after an answer that leaves open
-        whether the write happened (none, 429, 5xx), `landed()` re-reads and decides.
-        Only a write found not to have landed is sent again, after the wait the server
-        asked for, up to the retry policy's attempts. `landed()` raises `_Stop` when the
+        Never resent blindly (DESIGN.md section 5). After an answer that leaves open
+        whether the write happened (none, a timeout, 429, 5xx, or one too large to read),
+        `landed()` re-reads and decides. "Not landed" is not trusted at once: a slow origin
+        may commit the write after the client gave up, so the re-read is repeated after a
+        wait (`_recheck_wait`: at least what the server asked, and the request's deadline
+        when there was no answer at all), and only a write still absent then is sent again,
+        straight after that second re-read. Waits add up to at most the retry policy's
+        budget; a wait past it stops the org instead. `landed()` raises `_Stop` when the
         object is neither as before nor as written: someone else changed it.
         """
-        path = url.removeprefix(self.urls.api_url)
         retry = self.client.retry
+        waited = 0.0
         for attempt in range(1, retry.max_attempts + 1):
-            entry = self.journal.intent(self.plan.org_id, change.key, method, path)
+            entry = self.journal.intent(
+                self.plan.org_id, change.key, method, url.removeprefix(self.urls.api_url)
+            )
             try:
                 response = await self.client.request(method, url, json_body=body)
-            except AmbiguousWrite as e:
+            except (AmbiguousWrite, ApiMalformed) as e:
+                # From `request`, ApiMalformed is an answer too large to read: like a lost
+                # answer, it says nothing of whether the write happened.
                 verdict: Verdict = "unknown"
+                stopped: str | None = None
                 try:
-                    verdict = "landed" if await landed() else "not landed"
+                    if await landed():
+                        verdict = "landed"
+                    else:
+                        wait = self._recheck_wait(e)
+                        if waited + wait > retry.budget:
+                            verdict = "not landed"
+                            stopped = _past_budget(e, wait, waited, retry.budget)
+                        else:
+                            await self.client.clock.sleep(wait)
+                            waited += wait
+                            verdict = "landed" if await landed() else "not landed"
                 finally:
-                    self.journal.outcome(entry, e.status or None, "ambiguous", verdict)
+                    self.journal.outcome(entry, e.status or None, "ambiguous", verdict, stopped)
                 if verdict == "landed":
                     self.touched.add(id(change))
-                    return None
+                    return _Sent(None, attempt)
+                if stopped is not None:
+                    raise ApiUnavailable(f"{e}; {stopped}", status=e.status) from e
+                if not _may_resend(e):
+                    raise ApiError(
+                        f"{e}; a re-read {waited:g} s later still found it not landed, but the "
+                        "server accepted or refused it in an answer that could not be read, so "
+                        "it is not sent again: re-plan",
+                        status=e.status,
+                    ) from e
                 if attempt == retry.max_attempts:
                     raise
-                await self.client.clock.sleep(
-                    e.wait if e.wait is not None else retry.backoff(attempt)
-                )
                 continue
             except ApiError as e:
                 self.journal.outcome(entry, e.status or None, "error")
                 raise
             self.touched.add(id(change))
             self.journal.outcome(entry, response.status_code, "ok")
-            return _json_answer(response.content)
+            return _Sent(_json_answer(response.content), attempt)
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _recheck_wait(self, error: ApiError) -> float:
+        """How long "not landed" must hold before a write is sent again: never less than the
+        server's Retry-After; with no answer from the origin (a timeout, a lost connection, a
+        504) the request's own deadline, as the origin may still be working on it; a few
+        seconds after any other answer. Capped by the retry budget, except Retry-After."""
+        no_answer = error.status in (0, 504)
+        grace = min(
+            self.recheck_after if no_answer else RECHECK_AFTER_ANSWER, self.client.retry.budget
+        )
+        asked = error.wait if isinstance(error, AmbiguousWrite) else None
+        return max(grace, asked or 0.0)
 
     # MCP domains ---------------------------------------------------------------
 
@@ -676,19 +799,23 @@ class _OrgRun:
         async def landed() -> bool:
             return bool(await self._find_policies(name))
 
-        answer = await self._write(
+        sent = await self._write(
             change, "POST", self.urls.policies, self._body(value, False, live), landed
         )
-        policy_id = _created_id(answer, f"POST {httpx.URL(self.urls.policies).path}")
-        if policy_id is None:  # the answer was lost (or is unreadable): find what landed
+        policy_id = _created_id(sent.answer, f"POST {httpx.URL(self.urls.policies).path}")
+        if policy_id is None or sent.attempts > 1:
+            # The answer was lost or unreadable (find what landed), or an earlier send's
+            # was (it may have landed late, beside this one): the name must be there once.
             found = await self._find_policies(name)
             if len(found) != 1:
                 raise _Stop(
-                    f"{change.key}: {len(found)} allowlists named {name!r} after creating it; "
-                    "check Atlassian Administration",
+                    f"{change.key}: {len(found)} allowlists named {name!r} after creating it "
+                    f"(sent {sent.attempts} time(s); a send whose answer was lost may have "
+                    "landed late, or someone else created one); nothing more was written "
+                    "to it: keep one and delete the others in Atlassian Administration",
                     EXIT_ERROR,
                 )
-            policy_id = found[0].get("id")
+            policy_id = policy_id or found[0].get("id")
         self.created[name] = str(policy_id)
         self.expected[name] = value
         await self._settle(str(policy_id))
@@ -876,6 +1003,37 @@ def _created_id(answer: Json | None, where: str) -> str | None:
         return None
 
 
+@dataclass(frozen=True)
+class _Sent:
+    """A write that happened: its answer's JSON (None when lost or unreadable) and how many
+    times it was sent."""
+
+    answer: Json | None
+    attempts: int
+
+
+def _may_resend(error: ApiError) -> bool:
+    """Whether a write found not landed may go again: only after no answer, 429 or 5xx. An
+    unreadable 2xx or 4xx was an answer, and resending might duplicate what it accepted."""
+    return error.status == 0 or error.status == 429 or error.status >= 500
+
+
+def _past_budget(error: ApiError, wait: float, waited: float, budget: float) -> str:
+    """Why a write found not landed is not sent again: the wait would pass the budget."""
+    asked = error.wait if isinstance(error, AmbiguousWrite) else None
+    why = (
+        f"the server asked to wait {asked:g} s (Retry-After) before anything is sent again"
+        if asked is not None and asked >= wait
+        else f"confirming it did not land needs another {wait:g} s"
+    )
+    spent = f", {waited:g} s of it already spent" if waited else ""
+    return (
+        f"a re-read found it not landed, and {why}, past the {budget:g} s this write may "
+        f"wait in all (the retry budget{spent}); it was not sent again and this org stopped: "
+        "apply again later (re-plan first: it may still land)"
+    )
+
+
 _PARTLY = "partly applied: the run stopped before this change's remaining writes (see the journal)"
 
 
@@ -895,7 +1053,13 @@ async def run_apply(
     """Open a write-capable client on `target` and apply `plan`; counts the writes sent."""
     async with open_client(target, read_only=False, concurrency=concurrency) as (client, counter):
         result = await apply_plan(
-            client, target.api_url, plan, force=force, journal=journal, on_done=on_done
+            client,
+            target.api_url,
+            plan,
+            force=force,
+            journal=journal,
+            recheck_after=target.timeout,
+            on_done=on_done,
         )
         result.writes = counter.writes
         return result
