@@ -214,7 +214,13 @@ def _homograph(label: str) -> NormalizeError | None:
     return None
 
 
+_PLAIN_ASCII = re.compile(r"[!-\[\]-~]*", re.ASCII)
+"""Printable ASCII but space and backslash: nothing for `_reject_bad_characters` to find."""
+
+
 def _reject_bad_characters(text: str) -> None:
+    if _PLAIN_ASCII.fullmatch(text):
+        return
     for ch in text:
         if ch.isspace():
             raise NormalizeError("domain.whitespace", "a domain pattern cannot contain whitespace")
@@ -325,8 +331,25 @@ def _brace_alternatives(label: str) -> list[str]:
     return alternatives
 
 
+_LDH_HOST = re.compile(
+    r"(?!.{254})(?:(?![a-z0-9-]{2}--)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*"
+    r"(?![a-z0-9-]{2}--)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?",
+    re.ASCII | re.IGNORECASE,
+)
+"""Host names of ASCII letters, digits and inner hyphens, no label longer than 63 nor with
+`--` in its third and fourth place (punycode and reserved), at most 253 characters: IDNA
+leaves them as they are but for lower case, so they skip the `idna` package."""
+
+
 def _idna(host: str) -> str:
     """Host through IDNA 2008 with UTS 46 mapping, to lower-case A-labels."""
+    if _LDH_HOST.fullmatch(host):
+        return host.lower()
+    return _idna_slow(host)
+
+
+@functools.lru_cache(maxsize=4096)
+def _idna_slow(host: str) -> str:
     import idna
 
     try:
@@ -349,6 +372,7 @@ def _public_suffixes() -> object:
     return PublicSuffixList()
 
 
+@functools.lru_cache(maxsize=4096)
 def _is_public_suffix(host: str) -> bool:
     psl = _public_suffixes()
     return bool(psl.is_public(host))  # type: ignore[attr-defined]
@@ -641,7 +665,9 @@ def _format_network(net: ipaddress.IPv4Network) -> str:
 def address_network(text: object) -> ipaddress.IPv4Network:
     if not isinstance(text, str) or not text:
         raise NormalizeError("address.empty", "an address must be a non-empty string")
-    if any(ch.isspace() or not ch.isprintable() for ch in text):
+    if not _PLAIN_ASCII.fullmatch(text) and any(
+        ch.isspace() or not ch.isprintable() for ch in text
+    ):
         raise NormalizeError(
             "address.syntax", "an address cannot contain spaces or control characters"
         )
@@ -685,20 +711,27 @@ def address_network(text: object) -> ipaddress.IPv4Network:
         raise NormalizeError(
             "address.prefix", f"{prefix!r} is not a prefix length", "use a number from 1 to 32"
         )
-    net = ipaddress.IPv4Network((addr, prefix_len), strict=False)
     if prefix_len == 0:
         raise NormalizeError(
             "address.any",
             f"{text!r} admits every address on the internet",
             "list your own egress addresses instead",
         )
-    if net.network_address != ipaddress.IPv4Address(addr):
+    value = int.from_bytes(bytes(map(int, octets)), "big")
+    if value & ((1 << (32 - prefix_len)) - 1):
+        net = ipaddress.IPv4Network((value, prefix_len), strict=False)
         raise NormalizeError(
             "address.host-bits",
             f"{text!r} has host bits set",
             f"did you mean {_format_network(net)}?",
         )
-    return net
+    return _network(value, prefix_len)
+
+
+@functools.lru_cache(maxsize=65536)
+def _network(value: int, prefix_len: int) -> ipaddress.IPv4Network:
+    """Networks are immutable: the same block, spelt alike on both sides, is built once."""
+    return ipaddress.IPv4Network((value, prefix_len))
 
 
 def _netmask_hint(addr: str, mask: str) -> str | None:
@@ -730,9 +763,17 @@ _NON_PUBLIC: tuple[tuple[ipaddress.IPv4Network, str], ...] = tuple(
 )
 
 
+_NON_PUBLIC_BOUNDS = tuple(
+    (int(special.network_address), int(special.broadcast_address), label)
+    for special, label in _NON_PUBLIC
+)
+
+
 def non_public_range(net: ipaddress.IPv4Network) -> str | None:
     """Describe the non-public range `net` overlaps, or None when it is public."""
-    for special, label in _NON_PUBLIC:
-        if net.overlaps(special):
+    low = int(net.network_address)
+    high = low | int(net.hostmask)
+    for first, last, label in _NON_PUBLIC_BOUNDS:
+        if low <= last and first <= high:  # two CIDR blocks overlap when their ranges do
             return label
     return None

@@ -5,7 +5,8 @@ from __future__ import annotations
 import difflib
 import functools
 import json
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -48,10 +49,204 @@ def schema_problems(doc: SourceDocument) -> list[Problem]:
                 "start from one of the policies in examples/policies/",
             )
         ]
+    if _is_valid()(doc.data):
+        return []
     problems: set[Problem] = set()
     for error in _relevant(_validator().iter_errors(doc.data)):
         problems.update(_translate(error, doc))
     return sorted(problems)
+
+
+_Check = Callable[[Any], bool]
+
+
+class _Unsupported(Exception):
+    """A schema keyword the compiled check does not implement."""
+
+
+@functools.cache
+def _is_valid() -> _Check:
+    """Whether a document is valid: the schema compiled into plain Python checks.
+
+    jsonschema collects and describes errors, which costs about as much on a valid
+    document as on an invalid one; this answers yes or no only, and exactly as jsonschema
+    would (tests/test_validate_fast_path.py checks both on generated documents). A
+    schema keyword it does not know makes it fall back to jsonschema's own `is_valid`.
+    """
+    validator = _validator()
+    schema = validator.schema
+    try:
+        return _compile(schema, schema, validator)
+    except _Unsupported:  # pragma: no cover - every keyword the shipped schema uses is known
+        return validator.is_valid
+
+
+_ANNOTATIONS = frozenset({"$schema", "$id", "$defs", "title", "description"})
+
+
+def _compile(schema: Any, root: Any, validator: Any) -> _Check:
+    """One check for a (sub)schema: every keyword's check must hold (JSON Schema 2020-12)."""
+    if schema is True:
+        return lambda value: True
+    if schema is False:
+        return lambda value: False
+    checks: list[_Check] = []
+    for keyword, expected in schema.items():
+        if keyword in _ANNOTATIONS:
+            continue
+        compiler = _KEYWORDS.get(keyword)
+        if compiler is None:
+            raise _Unsupported(keyword)
+        checks.append(compiler(expected, schema, root, validator))
+    if len(checks) == 1:
+        return checks[0]
+    return lambda value: all(check(value) for check in checks)
+
+
+_TYPES: dict[str, _Check] = {  # as jsonschema's type checker has them
+    "string": lambda v: isinstance(v, str),
+    "boolean": lambda v: isinstance(v, bool),
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "null": lambda v: v is None,
+}
+
+
+def _type(expected: Any, schema: Any, root: Any, validator: Any) -> _Check:
+    names = expected if isinstance(expected, list) else [expected]
+    # Numbers are rare here and subtle (bool, 1.0): ask jsonschema's own type checker.
+    checks = [_TYPES.get(name) or functools.partial(_is_type, validator, name) for name in names]
+    if len(checks) == 1:
+        return checks[0]
+    return lambda value: any(check(value) for check in checks)
+
+
+def _texts(expected: Any) -> frozenset[str]:
+    if not all(isinstance(option, str) for option in expected):
+        raise _Unsupported("const or enum of other than text")
+    return frozenset(expected)
+
+
+def _const(expected: Any, schema: Any, root: Any, validator: Any) -> _Check:
+    options = _texts([expected])
+    return lambda value: isinstance(value, str) and value in options
+
+
+def _enum(expected: Any, schema: Any, root: Any, validator: Any) -> _Check:
+    options = _texts(expected)
+    return lambda value: isinstance(value, str) and value in options
+
+
+def _properties(expected: Any, schema: Any, root: Any, validator: Any) -> _Check:
+    checks = {name: _compile(sub, root, validator) for name, sub in expected.items()}
+
+    def check(value: Any) -> bool:
+        if not isinstance(value, dict):
+            return True
+        for name, item in value.items():
+            sub = checks.get(name)
+            if sub is not None and not sub(item):
+                return False
+        return True
+
+    return check
+
+
+def _additional(expected: Any, schema: Any, root: Any, validator: Any) -> _Check:
+    if expected is not False or "patternProperties" in schema:
+        raise _Unsupported("additionalProperties other than false")
+    known = frozenset(schema.get("properties", {}))
+    return lambda value: not isinstance(value, dict) or known.issuperset(value)
+
+
+def _required(expected: Any, schema: Any, root: Any, validator: Any) -> _Check:
+    names = tuple(expected)
+    return lambda value: not isinstance(value, dict) or all(name in value for name in names)
+
+
+def _items(expected: Any, schema: Any, root: Any, validator: Any) -> _Check:
+    if "prefixItems" in schema:
+        raise _Unsupported("prefixItems")
+    sub = _compile(expected, root, validator)
+    return lambda value: not isinstance(value, list) or all(sub(item) for item in value)
+
+
+def _one_of(expected: Any, schema: Any, root: Any, validator: Any) -> _Check:
+    subs = [_compile(sub, root, validator) for sub in expected]
+    return lambda value: sum(1 for sub in subs if sub(value)) == 1
+
+
+def _ref(expected: Any, schema: Any, root: Any, validator: Any) -> _Check:
+    prefix = "#/$defs/"
+    if not isinstance(expected, str) or not expected.startswith(prefix):
+        raise _Unsupported(f"$ref {expected!r}")
+    return _compile(root["$defs"][expected.removeprefix(prefix)], root, validator)
+
+
+def _pattern(expected: Any, schema: Any, root: Any, validator: Any) -> _Check:
+    search = re.compile(expected).search
+    return lambda value: not isinstance(value, str) or search(value) is not None
+
+
+def _format(expected: Any, schema: Any, root: Any, validator: Any) -> _Check:
+    checker = validator.format_checker
+    if checker is None:  # pragma: no cover - ours always checks dates
+        return lambda value: True
+    if expected not in checker.checkers:
+        return lambda value: True  # jsonschema ignores a format it does not check
+    return lambda value: bool(checker.conforms(value, expected))
+
+
+def _length(low: bool) -> Callable[[Any, Any, Any, Any], _Check]:
+    def compiler(expected: Any, schema: Any, root: Any, validator: Any) -> _Check:
+        if low:
+            return lambda value: not isinstance(value, str) or len(value) >= expected
+        return lambda value: not isinstance(value, str) or len(value) <= expected
+
+    return compiler
+
+
+def _count(low: bool) -> Callable[[Any, Any, Any, Any], _Check]:
+    def compiler(expected: Any, schema: Any, root: Any, validator: Any) -> _Check:
+        if low:
+            return lambda value: not isinstance(value, list) or len(value) >= expected
+        return lambda value: not isinstance(value, list) or len(value) <= expected
+
+    return compiler
+
+
+def _is_type(validator: Any, name: str, value: Any) -> bool:
+    return bool(validator.is_type(value, name))
+
+
+def _bound(low: bool) -> Callable[[Any, Any, Any, Any], _Check]:
+    def compiler(expected: Any, schema: Any, root: Any, validator: Any) -> _Check:
+        if low:
+            return lambda value: not _is_type(validator, "number", value) or not value < expected
+        return lambda value: not _is_type(validator, "number", value) or not value > expected
+
+    return compiler
+
+
+_KEYWORDS: dict[str, Callable[[Any, Any, Any, Any], _Check]] = {
+    "type": _type,
+    "const": _const,
+    "enum": _enum,
+    "properties": _properties,
+    "additionalProperties": _additional,
+    "required": _required,
+    "items": _items,
+    "oneOf": _one_of,
+    "$ref": _ref,
+    "pattern": _pattern,
+    "format": _format,
+    "minLength": _length(True),
+    "maxLength": _length(False),
+    "minItems": _count(True),
+    "maxItems": _count(False),
+    "minimum": _bound(True),
+    "maximum": _bound(False),
+}
 
 
 def _relevant(errors: Iterable[ValidationError]) -> list[ValidationError]:

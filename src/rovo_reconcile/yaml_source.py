@@ -9,10 +9,19 @@ It reads ruamel.yaml's event stream and builds the data itself, so it stops at
 the first refused event instead of materialising anything, and it resolves plain
 scalars with the YAML 1.2 core schema (`on` and `yes` stay strings; dates stay
 strings too, checked later by the schema).
+
+Two paths read the events. The fast one takes them from the C parser of
+`ruamel.yaml.clib` (libyaml, with the same line and column marks) and accepts only
+plain data: at the first anchor, alias, tag, merge key, duplicate or non-text key,
+second document, directive, deep nesting or parse error it gives up, and the exact
+path (ruamel's pure-Python parser, below) reads the file again and reports the
+problem with its usual message and position. A file is never accepted by one
+path that the other would refuse.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -115,11 +124,19 @@ def load_document(path: Path, display: str | None = None) -> tuple[SourceDocumen
 
 
 def parse_text(text: str, file: str) -> tuple[SourceDocument, list[Problem]]:
+    _check_flow_depth(text, file)
+    fast = _parse_plain_fast(text, file)
+    if fast is not None:
+        return fast, []
+    return _parse_exact(text, file)
+
+
+def _parse_exact(text: str, file: str) -> tuple[SourceDocument, list[Problem]]:
+    """The pure-Python event stream: slower, and the reference for every refusal and mark."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
     from ruamel.yaml.reader import ReaderError
 
-    _check_flow_depth(text, file)
     builder = _Builder(file)
     try:
         builder.run(iter(YAML(typ="safe", pure=True).parse(text)))
@@ -155,6 +172,9 @@ def parse_text(text: str, file: str) -> tuple[SourceDocument, list[Problem]]:
     return builder.document(), builder.problems
 
 
+_FLOW_SPECIAL = re.compile(r"[\"'#\[\]{}]")
+
+
 def _check_flow_depth(text: str, file: str) -> None:
     """Refuse deep flow nesting (`[[[[...`) before the parser sees it.
 
@@ -162,37 +182,184 @@ def _check_flow_depth(text: str, file: str) -> None:
     seconds before the parser's own depth check could fire. Quoted strings and
     comments are skipped; a bracket inside a plain scalar can only make this
     stricter, never let a deep document through.
+
+    A quote opens a scalar only where one starts (after a line break, `[`, `{`, `,`,
+    `:`, `-` or `?`, spaces and tabs aside), and `#` starts a comment only at the start
+    of a line. The scan jumps from one such character to the next with a regular
+    expression, and is skipped when the text has too few brackets to nest that deep.
     """
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return
     depth = 0
     index = 0
     previous = "\n"  # the last character that is not a space or tab
-    while index < len(text):
-        ch = text[index]
-        if ch in " \t":
-            index += 1
-            continue
-        if ch in "\"'" and previous in "\n[{,:-?":  # a quote opens a scalar only where one starts
-            close = text.find(ch, index + 1)
-            index = len(text) if close < 0 else close
-        elif ch == "#" and previous in " \t\n":
-            newline = text.find("\n", index)
-            index = len(text) if newline < 0 else newline
+    search = _FLOW_SPECIAL.search
+    while (found := search(text, index)) is not None:
+        at = found.start()
+        skipped = text[index:at].rstrip(" \t")
+        if skipped:
+            previous = skipped[-1]
+        ch = text[at]
+        if ch in "\"'":
+            if previous not in "\n[{,:-?":
+                previous = ch
+                index = at + 1
+                continue
+            close = text.find(ch, at + 1)
+            if close < 0:
+                return
+            previous = ch
+            index = close + 1
+        elif ch == "#":
+            if previous != "\n":
+                previous = ch
+                index = at + 1
+                continue
+            newline = text.find("\n", at)
+            if newline < 0:
+                return
+            previous = "\n"
+            index = newline + 1
         elif ch in "[{":
             depth += 1
             if depth > MAX_DEPTH:
                 raise YamlRejected(
                     Problem.at(
                         file,
-                        _mark_at(text, index),
+                        _mark_at(text, at),
                         ERROR,
                         "yaml.depth",
                         f"the YAML nests deeper than {MAX_DEPTH} levels",
                     )
                 )
-        elif ch in "]}":
+            previous = ch
+            index = at + 1
+        else:
             depth = max(0, depth - 1)
-        previous = text[index] if index < len(text) else ch
-        index += 1
+            previous = ch
+            index = at + 1
+
+
+class _GiveUp(Exception):
+    """The fast path met something that only the exact path may judge and report."""
+
+
+_RARE_BREAKS = re.compile("[\t\x85\u2028\u2029\ufeff]")
+"""Characters where libyaml and ruamel's pure parser part ways: line breaks (NEL, LS, PS)
+they count differently, tabs libyaml accepts where ruamel refuses them, and byte order
+marks inside the text (one at the start is removed before)."""
+
+_MAYBE_NOT_TEXT = frozenset("~nNtTfF0123456789+-.")
+"""The first characters of every plain scalar the core schema resolves to other than text."""
+
+
+@functools.cache
+def _c_parser() -> Any:
+    """The C parser of ruamel.yaml.clib, or None where it is not installed."""
+    try:
+        from _ruamel_yaml import CParser  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:  # pragma: no cover - an interpreter without the C extension
+        return None
+    return CParser
+
+
+def _parse_plain_fast(text: str, file: str) -> SourceDocument | None:
+    """Plain data read by the C parser, or None when the exact path must read the file."""
+    from ruamel.yaml.error import YAMLError
+    from ruamel.yaml.reader import Reader
+
+    parser = _c_parser()
+    if parser is None or Reader.NON_PRINTABLE.search(text) or _RARE_BREAKS.search(text):
+        return None
+    try:
+        return _FastBuilder(file).run(parser(text))
+    except (_GiveUp, YAMLError, ValueError):
+        return None
+
+
+class _FastBuilder:
+    """Plain data from C parser events: the `_Builder` for documents it would accept."""
+
+    def __init__(self, file: str) -> None:
+        from ruamel.yaml import events
+
+        self.file = file
+        self.values: dict[DataPath, Mark] = {}
+        self.keys: dict[DataPath, Mark] = {}
+        self.ev = events
+
+    def run(self, parser: Any) -> SourceDocument:
+        ev = self.ev
+        get = parser.get_event
+        data: Any = None
+        documents = 0
+        while True:
+            event = get()
+            kind = type(event)
+            if kind is ev.DocumentStartEvent:
+                documents += 1
+                if documents > 1 or event.version or event.tags:
+                    raise _GiveUp
+                data = self.node(get, get(), (), 1)
+            elif kind is ev.StreamEndEvent:
+                return SourceDocument(self.file, data, self.values, self.keys)
+            elif kind is not ev.StreamStartEvent and kind is not ev.DocumentEndEvent:
+                raise _GiveUp
+
+    def node(self, get: Any, event: Any, path: DataPath, depth: int) -> Any:
+        ev = self.ev
+        kind = type(event)
+        if (
+            kind not in (ev.ScalarEvent, ev.SequenceStartEvent, ev.MappingStartEvent)
+            or event.anchor is not None
+            or event.tag is not None
+            or depth > MAX_DEPTH
+        ):
+            raise _GiveUp
+        start = event.start_mark
+        mark = Mark(start.line + 1, start.column + 1)
+        if kind is ev.ScalarEvent:
+            value: str = event.value
+            if event.style:  # quoted or block
+                self.values[path] = mark
+                return value
+            if not value:  # an empty value sits where its key is, not on the next line
+                self.values[path] = self.keys.get(path, mark)
+                return None
+            self.values[path] = mark
+            return _resolve_plain(value) if value[0] in _MAYBE_NOT_TEXT else value
+        self.values[path] = mark
+        if kind is ev.SequenceStartEvent:
+            items: list[Any] = []
+            end = ev.SequenceEndEvent
+            while type(event := get()) is not end:
+                items.append(self.node(get, event, (*path, len(items)), depth + 1))
+            return items
+        return self.mapping(get, path, depth)
+
+    def mapping(self, get: Any, path: DataPath, depth: int) -> dict[str, Any]:
+        ev = self.ev
+        scalar, end = ev.ScalarEvent, ev.MappingEndEvent
+        keys = self.keys
+        result: dict[str, Any] = {}
+        while type(event := get()) is not end:
+            if type(event) is not scalar or event.anchor is not None or event.tag is not None:
+                raise _GiveUp
+            key: Any = event.value
+            if not event.style:
+                if key == "<<":
+                    raise _GiveUp
+                if not key or key[0] in _MAYBE_NOT_TEXT:
+                    key = _resolve_plain(key)
+                    if not isinstance(key, str):
+                        raise _GiveUp
+            if key in result:
+                raise _GiveUp
+            key_path = (*path, key)
+            start = event.start_mark
+            keys[key_path] = Mark(start.line + 1, start.column + 1)
+            result[key] = self.node(get, get(), key_path, depth + 1)
+        return result
 
 
 def _mark_at(text: str, index: int) -> Mark:
