@@ -20,11 +20,15 @@ from rovo_reconcile.targets import Target, open_client
 __all__ = ["LiveRead", "read_live", "read_orgs"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class LiveRead:
     results: dict[str, LiveOrg | RovoError]
     requests: int
     """Requests sent for the whole read (all orgs), as counted at the transport."""
+
+    def __repr__(self) -> str:
+        # Short on purpose: asyncio.run (3.11) formats its finished main task, result included.
+        return f"LiveRead({len(self.results)} orgs, {self.requests} requests)"
 
     def org(self, org_id: str) -> LiveOrg:
         """The org's live state, or raise the error its read ended with."""

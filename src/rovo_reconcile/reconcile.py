@@ -51,11 +51,16 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class PlanRun:
     plan: Plan
     live: Mapping[str, LiveOrg | RovoError]
     requests: int
+
+    def __repr__(self) -> str:
+        # Short on purpose: asyncio.run (3.11) formats its finished main task, result included,
+        # when it restores the SIGINT handler; a full repr of every org's state cost seconds.
+        return f"PlanRun({len(self.plan.orgs)} orgs, {self.requests} requests)"
 
 
 def plan_exit_code(plan: Plan, *, detailed: bool) -> int:

@@ -45,6 +45,7 @@ from rovo_reconcile.model import (
     OrgPolicy,
 )
 from rovo_reconcile.normalize import normalize_address, normalize_domain
+from rovo_reconcile.ranges import canonical_span
 
 __all__ = [
     "APP_TYPE_KEYS",
@@ -306,6 +307,9 @@ def allowlist_from_policy(
         )
     addresses = []
     for raw in attributes.rule.addresses:
+        if canonical_span(raw) is not None:  # as apply writes it: its own normal form
+            addresses.append(raw)
+            continue
         try:
             addresses.append(normalize_address(raw))
         except NormalizeError:
