@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from rovo_reconcile.api.client import AdminClient
@@ -44,14 +44,16 @@ async def read_orgs(
     org_ids: Sequence[str],
     *,
     on_done: OnOrgDone | None = None,
+    canonical: Mapping[str, Collection[str]] | None = None,
 ) -> dict[str, LiveOrg | RovoError]:
-    """Read every org concurrently; `on_done` hears of each org as its read ends."""
+    """Read every org concurrently; `on_done` hears of each org as its read ends.
+    `canonical` gives, per org, domain patterns known to be in normal form (`read_org`)."""
 
     async def one(org_id: str) -> LiveOrg | RovoError:
         started = client.clock.monotonic()
         result: LiveOrg | RovoError
         try:
-            result = await read_org(client, api_url, org_id)
+            result = await read_org(client, api_url, org_id, (canonical or {}).get(org_id, ()))
         except RovoError as e:
             result = e
         except Exception as e:  # a bug met in one org's answers must not stop the others
@@ -78,8 +80,11 @@ async def read_live(
     *,
     concurrency: int = 8,
     on_done: OnOrgDone | None = None,
+    canonical: Mapping[str, Collection[str]] | None = None,
 ) -> LiveRead:
     """Read every org; read-only by construction (the transport refuses writes)."""
     async with open_client(target, read_only=True, concurrency=concurrency) as (client, counter):
-        results = await read_orgs(client, target.api_url, org_ids, on_done=on_done)
+        results = await read_orgs(
+            client, target.api_url, org_ids, on_done=on_done, canonical=canonical
+        )
         return LiveRead(results, counter.total)

@@ -37,3 +37,30 @@ def test_canonical_span_is_exactly_the_normal_forms() -> None:
         if fast is not None:
             net = ipaddress.IPv4Network(text)
             assert fast == (int(net.network_address), int(net.broadcast_address))
+
+
+def test_domain_normal_forms_are_their_own_normal_form() -> None:
+    """`read_org` takes a live pattern equal to one of the policy's (normalised) patterns as
+    it is: that relies on normalisation being idempotent."""
+    from pathlib import Path
+
+    from rovo_reconcile.normalize import normalize_domain
+
+    patterns = {
+        "HTTPS://Bücher.Example.COM:443/**",
+        "https://{b,a}.x.com/**",
+        "https://xn--bcher-kva.example.com/**",
+        "https://*.EXAMPLE.com",
+        "https://mcp.example.com:8443/mcp/v1/**",
+    }
+    for path in Path("examples").rglob("*.yaml"):
+        patterns.update(w for w in path.read_text("utf-8").split() if w.startswith("https://"))
+    checked = 0
+    for pattern in patterns:
+        try:
+            normal = normalize_domain(pattern)
+        except NormalizeError:
+            continue
+        assert normalize_domain(normal) == normal, pattern
+        checked += 1
+    assert checked >= 5
