@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from rovo_reconcile.api.client import AdminClient
@@ -20,11 +20,15 @@ from rovo_reconcile.targets import Target, open_client
 __all__ = ["LiveRead", "read_live", "read_orgs"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class LiveRead:
     results: dict[str, LiveOrg | RovoError]
     requests: int
     """Requests sent for the whole read (all orgs), as counted at the transport."""
+
+    def __repr__(self) -> str:
+        # Short on purpose: asyncio.run (3.11) formats its finished main task, result included.
+        return f"LiveRead({len(self.results)} orgs, {self.requests} requests)"
 
     def org(self, org_id: str) -> LiveOrg:
         """The org's live state, or raise the error its read ended with."""
@@ -40,14 +44,16 @@ async def read_orgs(
     org_ids: Sequence[str],
     *,
     on_done: OnOrgDone | None = None,
+    canonical: Mapping[str, Collection[str]] | None = None,
 ) -> dict[str, LiveOrg | RovoError]:
-    """Read every org concurrently; `on_done` hears of each org as its read ends."""
+    """Read every org concurrently; `on_done` hears of each org as its read ends.
+    `canonical` gives, per org, domain patterns known to be in normal form (`read_org`)."""
 
     async def one(org_id: str) -> LiveOrg | RovoError:
         started = client.clock.monotonic()
         result: LiveOrg | RovoError
         try:
-            result = await read_org(client, api_url, org_id)
+            result = await read_org(client, api_url, org_id, (canonical or {}).get(org_id, ()))
         except RovoError as e:
             result = e
         except Exception as e:  # a bug met in one org's answers must not stop the others
@@ -74,8 +80,11 @@ async def read_live(
     *,
     concurrency: int = 8,
     on_done: OnOrgDone | None = None,
+    canonical: Mapping[str, Collection[str]] | None = None,
 ) -> LiveRead:
     """Read every org; read-only by construction (the transport refuses writes)."""
     async with open_client(target, read_only=True, concurrency=concurrency) as (client, counter):
-        results = await read_orgs(client, target.api_url, org_ids, on_done=on_done)
+        results = await read_orgs(
+            client, target.api_url, org_ids, on_done=on_done, canonical=canonical
+        )
         return LiveRead(results, counter.total)

@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
+from functools import lru_cache
 from typing import Any, Literal
 
 from rovo_reconcile.model import (
@@ -187,6 +188,7 @@ def allowlist_value(allowlist: IpAllowlist) -> dict[str, Any]:
     }
 
 
+@lru_cache(maxsize=1 << 16)
 def _address_order(address: str) -> tuple[int, ...]:
     host, _, prefix = address.partition("/")
     try:

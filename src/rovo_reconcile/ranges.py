@@ -11,12 +11,13 @@ nothing, as before.
 from __future__ import annotations
 
 import ipaddress
+import re
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
-__all__ = ["Ranges", "minus", "ranges", "span", "sweep", "within"]
+__all__ = ["Ranges", "canonical_span", "minus", "ranges", "span", "sweep", "within"]
 
 Ranges = list[tuple[int, int]]
 """Sorted, disjoint, non-adjacent ranges of addresses as integers, both ends included."""
@@ -24,9 +25,29 @@ Ranges = list[tuple[int, int]]
 _BEYOND = 1 << 33  # greater than any IPv4 address
 
 
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_CANONICAL = re.compile(rf"({_OCTET})\.({_OCTET})\.({_OCTET})\.({_OCTET})/(3[0-2]|[12][0-9]|[1-9])")
+
+
+def canonical_span(address: str) -> tuple[int, int] | None:
+    """`span` of an address already written as `normalize_address` writes it (`a.b.c.d/n`:
+    no leading zeros, a prefix of 1 to 32, no host bits), in integer arithmetic; None for
+    anything else, which is then for the slower, general parse."""
+    match = _CANONICAL.fullmatch(address)
+    if match is None:
+        return None
+    a, b, c, d, prefix = map(int, match.groups())
+    first = a << 24 | b << 16 | c << 8 | d
+    host = (1 << (32 - prefix)) - 1
+    return None if first & host else (first, first | host)
+
+
 @lru_cache(maxsize=1 << 16)
 def span(address: str) -> tuple[int, int] | None:
     """The first and last address of an IPv4 network, or None for anything else."""
+    fast = canonical_span(address)
+    if fast is not None:
+        return fast
     try:
         net = ipaddress.IPv4Network(address)
     except ValueError:

@@ -51,11 +51,16 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class PlanRun:
     plan: Plan
     live: Mapping[str, LiveOrg | RovoError]
     requests: int
+
+    def __repr__(self) -> str:
+        # Short on purpose: asyncio.run (3.11) formats its finished main task, result included,
+        # when it restores the SIGINT handler; a full repr of every org's state cost seconds.
+        return f"PlanRun({len(self.plan.orgs)} orgs, {self.requests} requests)"
 
 
 def plan_exit_code(plan: Plan, *, detailed: bool) -> int:
@@ -177,6 +182,12 @@ def _apps_the_org_has(desired: OrgPolicy, live: LiveOrg) -> tuple[OrgPolicy, tup
     return desired.model_copy(update={"ip_allowlists": tuple(lists)}), tuple(notes)
 
 
+def _policy_domains(policy: OrgPolicy) -> frozenset[str]:
+    """The policy's domain patterns, which the loader has normalised."""
+    mcp = policy.mcp
+    return frozenset(d.pattern for d in mcp.domains or ()) if mcp is not None else frozenset()
+
+
 async def compute_plan(
     target: Target,
     policies: Sequence[LoadedPolicy],
@@ -188,6 +199,9 @@ async def compute_plan(
 ) -> PlanRun:
     """Read every org (read-only) and plan it; `on_done` hears of each org read."""
     org_ids = [p.policy.org.id for p in policies]
-    read = await read_live(target, org_ids, concurrency=concurrency, on_done=on_done)
+    canonical = {p.policy.org.id: _policy_domains(p.policy) for p in policies}
+    read = await read_live(
+        target, org_ids, concurrency=concurrency, on_done=on_done, canonical=canonical
+    )
     the_plan = plan_from_live(target.label, policies, read.results, today, force=force)
     return PlanRun(the_plan, read.results, read.requests)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,7 @@ from rovo_reconcile.model import (
     OrgPolicy,
 )
 from rovo_reconcile.normalize import normalize_address, normalize_domain
+from rovo_reconcile.ranges import canonical_span
 
 __all__ = [
     "APP_TYPE_KEYS",
@@ -165,13 +167,18 @@ class LiveOrg:
         )
 
 
-async def read_org(client: AdminClient, api_url: str, org_id: str) -> LiveOrg:
+async def read_org(
+    client: AdminClient, api_url: str, org_id: str, canonical: Collection[str] = ()
+) -> LiveOrg:
+    """The org's live state. `canonical` holds domain patterns known to be in normal form
+    (the policy's, as the loader normalised them): a live pattern equal to one of them is
+    its own normal form (normalisation is idempotent), so it is not normalised again."""
     urls = Endpoints(api_url, org_id)
     notes: list[str] = []
     workspaces, policies, mcp = await asyncio.gather(
         _workspaces(client, urls),
         _collect(client.pages("GET", urls.policies, params={"type": "ip-allowlist"})),
-        _mcp(client, urls, notes),
+        _mcp(client, urls, notes, canonical),
     )
     where = f"GET {_path(urls.policies)}"
     allowlists, details, duplicates = _allowlists(policies, workspaces, notes, where)
@@ -306,6 +313,9 @@ def allowlist_from_policy(
         )
     addresses = []
     for raw in attributes.rule.addresses:
+        if canonical_span(raw) is not None:  # as apply writes it: its own normal form
+            addresses.append(raw)
+            continue
         try:
             addresses.append(normalize_address(raw))
         except NormalizeError:
@@ -331,7 +341,7 @@ def allowlist_from_policy(
 
 
 async def _mcp(
-    client: AdminClient, urls: Endpoints, notes: list[str]
+    client: AdminClient, urls: Endpoints, notes: list[str], canonical: Collection[str] = ()
 ) -> tuple[McpSettings, dict[str, str], dict[str, tuple[str, ...]]] | None:
     try:
         settings, domains = await asyncio.gather(
@@ -349,7 +359,8 @@ async def _mcp(
     where = f"GET {_path(urls.mcp_domains)}"
     for number, item in enumerate(domains, 1):
         domain = parse(McpDomainItem, item, where, f"item {number}")
-        pattern = domain_pattern(domain.attributes.pattern, notes)
+        raw = domain.attributes.pattern
+        pattern = raw if raw in canonical else domain_pattern(raw, notes)
         if pattern in ids:
             extra[pattern] = (*extra.get(pattern, ()), domain.id)
         else:
