@@ -90,8 +90,16 @@ class _Upstream:
         self._http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        if self._loop.is_closed():
+            # A handler thread that outlived its test (a client that kept its connection).
+            raise ConnectionError("the hostile API has closed")
         call = self._http.request(method, path, **kwargs)
-        return asyncio.run_coroutine_threadsafe(call, self._loop).result(30)
+        try:
+            future = asyncio.run_coroutine_threadsafe(call, self._loop)
+        except RuntimeError as e:  # closed in between: never leave the coroutine unawaited
+            call.close()
+            raise ConnectionError("the hostile API has closed") from e
+        return future.result(30)
 
     def close(self) -> None:
         asyncio.run_coroutine_threadsafe(self._http.aclose(), self._loop).result(10)

@@ -127,7 +127,9 @@ def test_two_apply_processes_on_one_org_make_no_duplicate(tmp_path: Path) -> Non
         for n in range(6)
     )
     path = policy_file(tmp_path, f"org: {{id: {org}}}\nipAllowlists:\n{lists}")
-    with start_emulator(tmp_path, "--latency-ms", "100", "--settle-ms", "0") as emu:
+    with start_emulator(
+        tmp_path, "--latency-ms", "50", "--settle-ms", "0", "--page-size", "50"
+    ) as emu:
         env = {**os.environ, "ATLASSIAN_ADMIN_API_KEY": "unused", "NO_COLOR": "1"}
         cli = [sys.executable, "-m", "rovo_reconcile"]
         plan = tmp_path / "plan.json"
@@ -172,7 +174,9 @@ def _two_applies_with_their_own_journals(tmp_path: Path, org: str) -> tuple[list
         for n in range(6)
     )
     path = policy_file(tmp_path, f"org: {{id: {org}}}\nipAllowlists:\n{lists}")
-    with start_emulator(tmp_path, "--latency-ms", "100", "--settle-ms", "0") as emu:
+    with start_emulator(
+        tmp_path, "--latency-ms", "50", "--settle-ms", "0", "--page-size", "50"
+    ) as emu:
         env = {**os.environ, "ATLASSIAN_ADMIN_API_KEY": "unused", "NO_COLOR": "1"}
         cli = [sys.executable, "-m", "rovo_reconcile"]
         plan = tmp_path / "plan.json"

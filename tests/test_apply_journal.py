@@ -68,8 +68,10 @@ def test_sigkill_mid_run_then_rerun_every_write_the_server_saw_is_journalled(
         command = [sys.executable, "-m", "rovo_reconcile", "apply", str(path), "--yes"]
         return [*command, "--api-url", url, "--journal", str(journal)]
 
-    # A slow server, so the kill lands while the Nth write is in flight.
-    with start_emulator(tmp_path, "--latency-ms", "250", "--settle-ms", "0", state=state) as slow:
+    # A slow server, so the kill lands while the Nth write is in flight (big pages: the
+    # reads before it are few, and each waits as long as a write).
+    slow_server = ("--latency-ms", "250", "--settle-ms", "0", "--page-size", "50")
+    with start_emulator(tmp_path, *slow_server, state=state) as slow:
         killed = subprocess.Popen(
             apply(slow.url),
             cwd=tmp_path,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,8 +13,19 @@ from typing import Any
 import httpx
 import pytest
 
+from rovo_reconcile.api.client import AdminClient
+from rovo_reconcile.api.live import read_org
+from rovo_reconcile.api.retry import RetryPolicy
+from rovo_reconcile.apply import Journal, apply_plan
+from rovo_reconcile.emulator import EmulatorOptions, create_app
+from rovo_reconcile.loader import load_policies
+from rovo_reconcile.plan import Plan
+from rovo_reconcile.reconcile import plan_from_live
+
+from .apply_helpers import BASE, DAY
 from .conftest import EXAMPLES, CliRunner, Result
 from .emulator_fixture import Emulator, start_emulator
+from .fakes import FakeClock
 
 KEY = "writer-key-for-tests"
 
@@ -278,8 +291,10 @@ def test_failed_policy_write_is_reported(cli: CliRunner, tmp_path: Path) -> None
 
 
 def test_a_503_storm_is_survived(cli: CliRunner, tmp_path: Path) -> None:
-    """With a quarter of all requests failing with 503, apply still converges.
+    """With a quarter of all requests failing with 503, the CLI's apply still converges.
 
+    One example org through the real CLI (its waits are real: every example org would take
+    20 s); all of them on a fake clock in `test_a_503_storm_on_every_example_converges`.
     Seed 1 never fails more than 4 requests in a row within its first 3,000 draws at this
     rate, far below the client's 10 attempts, so the test cannot flake on a long unlucky run.
     """
@@ -296,12 +311,48 @@ def test_a_503_storm_is_survived(cli: CliRunner, tmp_path: Path) -> None:
         f"{KEY}:write",
     )
     with start_emulator(tmp_path, *args) as emu:
-        shutil.copytree(EXAMPLES, tmp_path / "examples")
-        result = _remote(cli, emu, "apply", str(tmp_path / "examples"), "--yes")
+        policies = tmp_path / "examples"
+        policies.mkdir()
+        shutil.copy(EXAMPLES / "small-team.yaml", policies)
+        result = _remote(cli, emu, "apply", str(policies), "--yes")
         assert result.code == 0, result.stdout + result.stderr
-        assert (
-            _remote(cli, emu, "plan", str(tmp_path / "examples"), "--detailed-exitcode").code == 0
-        )
+        assert _remote(cli, emu, "plan", str(policies), "--detailed-exitcode").code == 0
+        assert _stats(emu)["responses"].get("503", 0) >= 5, "the storm reached the client"
+
+
+def test_a_503_storm_on_every_example_converges(tmp_path: Path) -> None:
+    """Every example org, a quarter of requests failing with 503 (page size 2, so reads
+    paginate through the storm): apply converges and a fresh plan is empty. The client's
+    waits run on a fake clock; the server is the emulator app itself."""
+
+    async def scenario() -> tuple[int, bool, int]:
+        options = EmulatorOptions(settle_ms=0, fail_rate=0.25, retry_after_s=0, seed=1, page_size=2)
+        app = create_app(tmp_path / "storm.db", options)
+        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE)
+        clock = FakeClock()
+        client = AdminClient(http, clock=clock, retry=RetryPolicy(rng=random.Random(1)))
+        try:
+            plan = await _plan_of(client, EXAMPLES)
+            result = await apply_plan(
+                client, BASE, plan, force=False, journal=Journal(tmp_path / "journal.jsonl")
+            )
+            replan = await _plan_of(client, EXAMPLES)
+        finally:
+            await client.aclose()
+        return result.exit_code, replan.empty, len(clock.sleeps)
+
+    code, converged, retries = asyncio.run(scenario())
+    assert code == 0
+    assert converged
+    assert retries >= 20, "the storm reached the client"
+
+
+async def _plan_of(client: AdminClient, path: Path) -> Plan:
+    loaded = load_policies([str(path)], DAY)
+    assert not loaded.errors, [p.message for p in loaded.problems]
+    orgs = [p.policy.org.id for p in loaded.policies]
+    live = {org: await read_org(client, BASE, org) for org in orgs}
+    return plan_from_live("test", loaded.policies, live, DAY)
 
 
 def test_dropped_writes_are_reread_not_duplicated(cli: CliRunner, tmp_path: Path) -> None:
