@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import ipaddress
 import json
 import os
 import re
@@ -49,6 +48,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from rovo_reconcile.emulator.inspect import locked_out
 
 MUST_ALLOW = "52.14.1.1"
 HEADER = "apiVersion: rovo-reconcile/v1\nkind: OrgPolicy\n"
@@ -137,33 +138,6 @@ def is_write(method: str, path: str) -> bool:
     )
 
 
-def locked_out(db: Path, org: str) -> list[str]:
-    """Workspaces of `org` whose enabled allowlists, taken together, do not admit MUST_ALLOW."""
-    ip = ipaddress.IPv4Network(MUST_ALLOW)
-    with sqlite3.connect(db, timeout=30) as con:
-        workspaces = [
-            r[0] for r in con.execute("SELECT id FROM workspaces WHERE org_id = ?", (org,))
-        ]
-        policies = con.execute(
-            "SELECT status, rule, resources FROM policies WHERE org_id = ?", (org,)
-        ).fetchall()
-    con.close()
-    locked = []
-    for workspace in workspaces:
-        enabled = [
-            json.loads(rule)["in"]
-            for status, rule, resources in policies
-            if status == "enabled" and workspace in json.loads(resources)
-        ]
-        if enabled and not any(
-            ip.subnet_of(ipaddress.IPv4Network(a, strict=False))
-            for addresses in enabled
-            for a in addresses
-        ):
-            locked.append(workspace)
-    return locked
-
-
 def duplicates(db: Path, org: str) -> int:
     with sqlite3.connect(db, timeout=30) as con:
         (n,) = con.execute(
@@ -226,7 +200,7 @@ def _handler(upstream: str, watch: Watch) -> type[BaseHTTPRequestHandler]:
                 if write:
                     match = ORG_IN_PATH.search(path)
                     if match:
-                        locked = locked_out(watch.db, match.group(1))
+                        locked = locked_out(watch.db, match.group(1), MUST_ALLOW)
                         with watch.lock:
                             watch.checked[match.group(1)] += 1
                             watch.lockouts[match.group(1)] += bool(locked)

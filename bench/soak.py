@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import json
 import random
 import sqlite3
@@ -40,6 +39,7 @@ from rovo_reconcile.api.live import read_org
 from rovo_reconcile.api.retry import RetryPolicy
 from rovo_reconcile.apply import ApplyResult, Journal, apply_plan
 from rovo_reconcile.emulator import EmulatorOptions, create_app
+from rovo_reconcile.emulator.inspect import locked_out
 from rovo_reconcile.loader import load_policies
 from rovo_reconcile.reconcile import plan_from_live
 
@@ -114,7 +114,7 @@ class Watch(httpx.AsyncBaseTransport):
                 await response.aread()
         finally:
             if write:
-                self.lockout |= bool(locked_out(self.db))
+                self.lockout |= bool(locked_out(self.db, ORG, MUST_ALLOW))
                 if self.edit_pending and request.method == "PUT":
                     self.edit_pending, self.edited = False, colleague_edit(self.db)
         if write and response.status_code < 300 and self.rng.random() < self.rates.gateway:
@@ -128,30 +128,6 @@ class Rates:
     drop: float
     gateway: float
     edit: float
-
-
-def locked_out(db: Path) -> list[str]:
-    """Workspaces whose enabled allowlists, taken together, do not admit MUST_ALLOW."""
-    ip = ipaddress.IPv4Network(MUST_ALLOW)
-    with sqlite3.connect(db) as con:
-        workspaces = [
-            r[0] for r in con.execute("SELECT id FROM workspaces WHERE org_id = ?", (ORG,))
-        ]
-        policies = con.execute(
-            "SELECT status, rule, resources FROM policies WHERE org_id = ?", (ORG,)
-        ).fetchall()
-    locked = []
-    for workspace in workspaces:
-        enabled = [
-            json.loads(rule)["in"]
-            for status, rule, resources in policies
-            if status == "enabled" and workspace in json.loads(resources)
-        ]
-        if enabled and not any(
-            ip.subnet_of(ipaddress.IPv4Network(a)) for addresses in enabled for a in addresses
-        ):
-            locked.append(workspace)
-    return locked
 
 
 def colleague_edit(db: Path) -> bool:

@@ -4,10 +4,7 @@ SQLite file shows at any instant."""
 
 from __future__ import annotations
 
-import ipaddress
-import json
 import random
-import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import date
@@ -101,32 +98,6 @@ async def apply_policy(
         client, BASE, plan, force=force, journal=Journal(tmp_path / "journal.jsonl")
     )
     return plan, result
-
-
-def locked_out(db: Path, org_id: str, address: str) -> list[str]:
-    """Workspaces whose enabled allowlists (taken together) do not admit `address`, read from
-    the emulator's SQLite file: the state Atlassian would enforce at this instant."""
-    ip = ipaddress.IPv4Network(address)
-    with sqlite3.connect(db) as con:
-        workspaces = [
-            r[0] for r in con.execute("SELECT id FROM workspaces WHERE org_id = ?", (org_id,))
-        ]
-        policies = con.execute(
-            "SELECT status, rule, resources FROM policies WHERE org_id = ? AND type = 'ip-allowlist'",
-            (org_id,),
-        ).fetchall()
-    locked = []
-    for workspace in workspaces:
-        enabled = [
-            json.loads(rule)["in"]
-            for status, rule, resources in policies
-            if status == "enabled" and workspace in json.loads(resources)
-        ]
-        if enabled and not any(
-            ip.subnet_of(ipaddress.IPv4Network(a)) for addresses in enabled for a in addresses
-        ):
-            locked.append(workspace)
-    return locked
 
 
 def policy_body(

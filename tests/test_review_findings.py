@@ -21,6 +21,7 @@ from rovo_reconcile.api.live import Endpoints, read_org
 from rovo_reconcile.api.retry import RetryPolicy
 from rovo_reconcile.api.secrets import BearerAuth, Secret
 from rovo_reconcile.apply import ApplyResult, Journal, apply_plan
+from rovo_reconcile.emulator.inspect import locked_out
 from rovo_reconcile.loader import load_policies
 from rovo_reconcile.plan import Plan
 from rovo_reconcile.reconcile import plan_from_live
@@ -31,7 +32,6 @@ from .apply_helpers import (
     DAY,
     apply_policy,
     attach_partly,
-    locked_out,
     policy_body,
     policy_file,
     sandbox,

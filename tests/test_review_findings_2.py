@@ -13,6 +13,7 @@ import pytest
 
 from rovo_reconcile.api.live import Endpoints, read_org
 from rovo_reconcile.apply import ApplyResult
+from rovo_reconcile.emulator.inspect import locked_out
 from rovo_reconcile.model import domain_key
 from rovo_reconcile.normalize import normalize_domain
 from rovo_reconcile.plan import Change
@@ -22,7 +23,6 @@ from .apply_helpers import (
     BASE,
     apply_policy,
     attach_partly,
-    locked_out,
     policy_body,
     policy_file,
     sandbox,
