@@ -25,11 +25,13 @@ __all__ = [
     "DomainPattern",
     "Shadowing",
     "address_network",
+    "address_span",
     "canonical_addresses",
     "canonical_domains",
     "domain_warnings",
     "find_shadowing",
     "non_public_range",
+    "non_public_span",
     "normalize_address",
     "normalize_domain",
     "parse_domain",
@@ -772,8 +774,44 @@ _NON_PUBLIC_BOUNDS = tuple(
 def non_public_range(net: ipaddress.IPv4Network) -> str | None:
     """Describe the non-public range `net` overlaps, or None when it is public."""
     low = int(net.network_address)
-    high = low | int(net.hostmask)
+    return non_public_span(low, low | int(net.hostmask))
+
+
+def non_public_span(low: int, high: int) -> str | None:
+    """`non_public_range` of the block from `low` to `high` (integers, both included)."""
     for first, last, label in _NON_PUBLIC_BOUNDS:
         if low <= last and first <= high:  # two CIDR blocks overlap when their ranges do
             return label
     return None
+
+
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_PLAIN_ADDRESS = re.compile(
+    rf"({_OCTET})\.({_OCTET})\.({_OCTET})\.({_OCTET})(?:/(3[0-2]|[12][0-9]|[1-9]))?", re.ASCII
+)
+"""An address `address_network` takes as it is: no leading zeros, a prefix of 1 to 32."""
+
+
+def address_span(text: object) -> tuple[int, int, str]:
+    """`address_network(text)` as its first and last address and its canonical spelling
+    (`a.b.c.d/n`), in integer arithmetic; the same NormalizeError for anything it refuses.
+
+    Plainly written addresses skip `ipaddress`; the rest (and host bits) take the exact path.
+    """
+    if not isinstance(text, str):
+        address_network(text)  # raises: an address is a non-empty string
+    return _address_span(str(text))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _address_span(text: str) -> tuple[int, int, str]:
+    match = _PLAIN_ADDRESS.fullmatch(text)
+    if match is not None:
+        a, b, c, d, prefix = match.groups()
+        first = int(a) << 24 | int(b) << 16 | int(c) << 8 | int(d)
+        host = (1 << (32 - int(prefix))) - 1 if prefix is not None else 0
+        if not first & host:
+            return first, first | host, f"{a}.{b}.{c}.{d}/{prefix or 32}"
+    net = address_network(text)
+    low = int(net.network_address)
+    return low, low | int(net.hostmask), _format_network(net)
