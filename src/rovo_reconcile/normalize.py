@@ -74,7 +74,36 @@ def canonical_domains(patterns: Iterable[object]) -> tuple[str, ...]:
     return tuple(sorted({normalize_domain(p) for p in patterns}))
 
 
+_PLAIN_HTTPS = re.compile(r"https://([a-z0-9.-]+)(?::([1-9][0-9]{0,4}))?(/[!-~]*)?", re.ASCII)
+"""`https://host[:port][/path]` as `parse_domain` keeps it: a lower-case host of letters,
+digits, dots and hyphens, a port with no leading zero; the path is checked apart."""
+_PATH_SPECIAL = re.compile(r"[?#{}\\]")
+
+
 def parse_domain(text: object) -> DomainPattern:
+    """Parse and canonicalise a domain pattern, or raise NormalizeError.
+
+    The commonest spelling (`https://` with a plain lower-case host name, an optional port
+    and a path without braces) is built directly; it is the value `_parse_domain_exact`
+    gives, which handles everything else (property-tested against it).
+    """
+    if isinstance(text, str):
+        match = _PLAIN_HTTPS.fullmatch(text)
+        if (
+            match is not None
+            and _LDH_HOST.fullmatch(host := match.group(1))
+            and not _DOTTED_QUAD.fullmatch(host)
+            and not _PATH_SPECIAL.search(path := match.group(3) or "")
+        ):
+            port = match.group(2)
+            if port is None or port == "443":
+                return DomainPattern("https", host, None, path)
+            if int(port) <= 65535:
+                return DomainPattern("https", host, port, path)
+    return _parse_domain_exact(text)
+
+
+def _parse_domain_exact(text: object) -> DomainPattern:
     if not isinstance(text, str) or not text:
         raise NormalizeError("domain.empty", "a domain pattern must be a non-empty string")
     _reject_bad_characters(text)
