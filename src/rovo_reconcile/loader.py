@@ -6,11 +6,13 @@ line; the models come back only for files without errors.
 
 from __future__ import annotations
 
+import gc
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
 from rovo_reconcile.errors import UsageError
 from rovo_reconcile.files import special_kind
@@ -19,6 +21,8 @@ from rovo_reconcile.problems import ERROR, WARNING, Mark, Problem
 from rovo_reconcile.rules import check_policy
 from rovo_reconcile.schema import schema_problems
 from rovo_reconcile.yaml_source import SourceDocument, YamlRejected, load_document
+
+_T = TypeVar("_T")
 
 __all__ = ["LoadedPolicy", "PolicySet", "find_policy_files", "load_policies"]
 
@@ -86,6 +90,25 @@ def _not_a_regular_file(path: Path, file: str) -> Problem | None:
     )
 
 
+def _paused_gc(items: Iterator[_T]) -> Iterator[_T]:
+    """`items`, with the cyclic garbage collector's automatic runs held off while they are
+    made and a young-generation pass after each instead.
+
+    Checking a file allocates tens of thousands of objects that outlive it (models, marks);
+    the automatic runs scanned them again and again, a third of the rules' time on 100 orgs.
+    Each file's own cyclic garbage is still collected right after it; nothing is skipped.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for item in items:
+            gc.collect(0)
+            yield item
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def load_policies(paths: Iterable[str], today: date) -> PolicySet:
     """Load and check every policy as of `today` (expiry dates are compared with it)."""
     result = PolicySet()
@@ -95,7 +118,7 @@ def load_policies(paths: Iterable[str], today: date) -> PolicySet:
     # Checked one after the other: worker processes were measured slower on 2 cores, since
     # sending each checked policy back (models and source marks, about 130 KB pickled for a
     # 20 KB file) costs more than the second core saves (bench/README.md, "validate").
-    for problems, loaded in (_check_file(path, today) for path in files):
+    for problems, loaded in _paused_gc(_check_file(path, today) for path in files):
         result.problems.extend(problems)
         if loaded is None:
             continue

@@ -25,11 +25,13 @@ __all__ = [
     "DomainPattern",
     "Shadowing",
     "address_network",
+    "address_span",
     "canonical_addresses",
     "canonical_domains",
     "domain_warnings",
     "find_shadowing",
     "non_public_range",
+    "non_public_span",
     "normalize_address",
     "normalize_domain",
     "parse_domain",
@@ -72,7 +74,36 @@ def canonical_domains(patterns: Iterable[object]) -> tuple[str, ...]:
     return tuple(sorted({normalize_domain(p) for p in patterns}))
 
 
+_PLAIN_HTTPS = re.compile(r"https://([a-z0-9.-]+)(?::([1-9][0-9]{0,4}))?(/[!-~]*)?", re.ASCII)
+"""`https://host[:port][/path]` as `parse_domain` keeps it: a lower-case host of letters,
+digits, dots and hyphens, a port with no leading zero; the path is checked apart."""
+_PATH_SPECIAL = re.compile(r"[?#{}\\]")
+
+
 def parse_domain(text: object) -> DomainPattern:
+    """Parse and canonicalise a domain pattern, or raise NormalizeError.
+
+    The commonest spelling (`https://` with a plain lower-case host name, an optional port
+    and a path without braces) is built directly; it is the value `_parse_domain_exact`
+    gives, which handles everything else (property-tested against it).
+    """
+    if isinstance(text, str):
+        match = _PLAIN_HTTPS.fullmatch(text)
+        if (
+            match is not None
+            and _LDH_HOST.fullmatch(host := match.group(1))
+            and not _DOTTED_QUAD.fullmatch(host)
+            and not _PATH_SPECIAL.search(path := match.group(3) or "")
+        ):
+            port = match.group(2)
+            if port is None or port == "443":
+                return DomainPattern("https", host, None, path)
+            if int(port) <= 65535:
+                return DomainPattern("https", host, port, path)
+    return _parse_domain_exact(text)
+
+
+def _parse_domain_exact(text: object) -> DomainPattern:
     if not isinstance(text, str) or not text:
         raise NormalizeError("domain.empty", "a domain pattern must be a non-empty string")
     _reject_bad_characters(text)
@@ -772,8 +803,44 @@ _NON_PUBLIC_BOUNDS = tuple(
 def non_public_range(net: ipaddress.IPv4Network) -> str | None:
     """Describe the non-public range `net` overlaps, or None when it is public."""
     low = int(net.network_address)
-    high = low | int(net.hostmask)
+    return non_public_span(low, low | int(net.hostmask))
+
+
+def non_public_span(low: int, high: int) -> str | None:
+    """`non_public_range` of the block from `low` to `high` (integers, both included)."""
     for first, last, label in _NON_PUBLIC_BOUNDS:
         if low <= last and first <= high:  # two CIDR blocks overlap when their ranges do
             return label
     return None
+
+
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_PLAIN_ADDRESS = re.compile(
+    rf"({_OCTET})\.({_OCTET})\.({_OCTET})\.({_OCTET})(?:/(3[0-2]|[12][0-9]|[1-9]))?", re.ASCII
+)
+"""An address `address_network` takes as it is: no leading zeros, a prefix of 1 to 32."""
+
+
+def address_span(text: object) -> tuple[int, int, str]:
+    """`address_network(text)` as its first and last address and its canonical spelling
+    (`a.b.c.d/n`), in integer arithmetic; the same NormalizeError for anything it refuses.
+
+    Plainly written addresses skip `ipaddress`; the rest (and host bits) take the exact path.
+    """
+    if not isinstance(text, str):
+        address_network(text)  # raises: an address is a non-empty string
+    return _address_span(str(text))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _address_span(text: str) -> tuple[int, int, str]:
+    match = _PLAIN_ADDRESS.fullmatch(text)
+    if match is not None:
+        a, b, c, d, prefix = match.groups()
+        first = int(a) << 24 | int(b) << 16 | int(c) << 8 | int(d)
+        host = (1 << (32 - int(prefix))) - 1 if prefix is not None else 0
+        if not first & host:
+            return first, first | host, f"{a}.{b}.{c}.{d}/{prefix or 32}"
+    net = address_network(text)
+    low = int(net.network_address)
+    return low, low | int(net.hostmask), _format_network(net)
