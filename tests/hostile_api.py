@@ -232,7 +232,9 @@ def hostile_api(tmp_path: Path, options: EmulatorOptions | None = None) -> Itera
     api.url = f"http://127.0.0.1:{server.server_address[1]}"
     # The upstream's links name the hostile server, so a client follows them back here.
     api.upstream_client = _Upstream(app, api.url)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # serve_forever looks for shutdown() every poll_interval (0.5 s by default): that
+    # half second was most of each hostile test's teardown (issue 9).
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     try:
         yield api

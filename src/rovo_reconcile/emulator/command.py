@@ -12,6 +12,8 @@ printed or logged.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -253,6 +255,30 @@ def _run(app: Starlette, host: str, sock: socket.socket, ready_line: str) -> Non
                 click.echo(ready_line)
                 sys.stdout.flush()
 
+        # uvicorn's own main loop looks at `should_exit` every 0.1 s; tests start and
+        # stop an emulator over a hundred times, so a signal wakes this one at once.
+        async def main_loop(self) -> None:
+            loop = asyncio.get_running_loop()
+            woken = asyncio.Event()
+            self._wake = lambda: loop.call_soon_threadsafe(woken.set)
+            counter = 0
+            should_exit = await self.on_tick(counter)
+            while not should_exit:
+                counter = (counter + 1) % 864000
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(woken.wait(), 0.1)
+                woken.clear()
+                should_exit = await self.on_tick(counter)
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            super().handle_exit(sig, frame)
+            self.wake()
+
+        def wake(self) -> None:
+            wake = getattr(self, "_wake", None)
+            if wake is not None:
+                wake()
+
     config = uvicorn.Config(
         app,
         host=host,
@@ -273,6 +299,7 @@ def _run(app: Starlette, host: str, sock: socket.socket, ready_line: str) -> Non
     # covers a signal that arrives before uvicorn has installed its own handlers.
     def stop(signum: int, frame: FrameType | None) -> None:
         server.should_exit = True
+        server.wake()
 
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = {sig: signal.signal(sig, stop) for sig in _HANDLED_SIGNALS if in_main_thread}
