@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-import rovo_reconcile.apply as apply_module
+import rovo_reconcile.lease as lease_module
 from rovo_reconcile.api.client import AdminClient
 from rovo_reconcile.api.live import Endpoints
 from rovo_reconcile.apply import (
@@ -273,7 +273,7 @@ def test_a_file_system_without_locks_is_a_clear_error_before_any_write(
     def no_locks(fd: int, operation: int) -> None:
         raise OSError(errno.ENOLCK, "No locks available")
 
-    monkeypatch.setattr(apply_module.fcntl, "flock", no_locks)
+    monkeypatch.setattr(lease_module.fcntl, "flock", no_locks)
     result, writes = _apply_with_broken_lease(tmp_path, "org-nolock")
     message = result.orgs[0].message or ""
     assert result.exit_code == EXIT_ERROR

@@ -25,19 +25,11 @@ second apply on the org refuses to start.
 from __future__ import annotations
 
 import asyncio
-import fcntl
-import hashlib
-import itertools
 import json
 import os
-import socket
-import uuid
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
 from typing import Any, Literal
 
 import httpx
@@ -67,8 +59,16 @@ from rovo_reconcile.api.shapes import (
     PolicyItem,
     parse,
 )
-from rovo_reconcile.errors import EXIT_ERROR, EXIT_GUARD, EXIT_OK, RovoError, UsageError
+from rovo_reconcile.errors import EXIT_ERROR, EXIT_GUARD, EXIT_OK, RovoError
 from rovo_reconcile.explain import explain_stale
+from rovo_reconcile.journal import Journal, JournalEntry, Verdict
+from rovo_reconcile.lease import (
+    LEASE_DIR_ENV,
+    LeaseHeld,
+    LeaseUnavailable,
+    lease_dir,
+    org_lease,
+)
 from rovo_reconcile.model import SETTING_API_TOKEN, SETTING_SUPPORTED_DOMAINS, setting_key
 from rovo_reconcile.plan import (
     Change,
@@ -167,165 +167,6 @@ def result_without_writes(plan: Plan) -> ApplyResult:
     )
 
 
-class Journal:
-    """JSON lines, each appended with a single write() so lines never interleave.
-
-    Every request that writes gets two lines: an `intent` before it is sent and an
-    `outcome` after its answer, tied by a `request` id. So a run killed between send
-    and answer leaves an intent without an outcome, and every write the server saw
-    has an intent line. An ambiguous answer (none, 429, 5xx, or too large to read) gets
-    its outcome after the re-reads that decide it, with the `verdict`: landed, not landed
-    or unknown, and a `note` when a write found not landed is not sent again.
-    """
-
-    def __init__(
-        self, path: Path, target: str | None = None, context: Mapping[str, str] | None = None
-    ) -> None:
-        self.path = path
-        self.target = target
-        """Named in every line, so one journal can serve several targets."""
-        self.context = dict(context or {})
-        """Merged into every line: where the run happened (commit, run_id, actor, run_url from
-        `run_context.github_context`) and why (`reason` of a forced apply). The keys of the
-        write itself win over a context key of the same name."""
-        self.run = uuid.uuid4().hex[:12]
-        """This run's id: the prefix of its request ids."""
-        self._requests = itertools.count(1)
-
-    def check_writable(self) -> None:
-        """Fail before the first write, not after it, when the journal cannot be appended to."""
-        try:
-            self._append(b"")
-        except OSError as e:
-            raise UsageError(f"--journal {self.path}: cannot append to it ({e.strerror})") from e
-
-    def intent(self, org_id: str, key: str, method: str, path: str) -> JournalEntry:
-        """Record a write about to be sent (before a byte of it leaves); returns its entry."""
-        entry = JournalEntry(f"{self.run}-{next(self._requests)}", org_id, key, method, path)
-        self._record(entry, {"event": "intent"})
-        return entry
-
-    def outcome(
-        self,
-        entry: JournalEntry,
-        status: int | None,
-        result: Literal["ok", "error", "ambiguous"],
-        verdict: Verdict | None = None,
-        note: str | None = None,
-    ) -> None:
-        """Record what came of `entry`: the HTTP status (None: no answer) and, for an
-        ambiguous answer, whether the re-read found the write landed (and, in `note`, why
-        a write found not landed was not sent again)."""
-        fields: dict[str, object] = {"event": "outcome", "status": status, "result": result}
-        if verdict is not None:
-            fields["verdict"] = verdict
-        if note is not None:
-            fields["note"] = note
-        self._record(entry, fields)
-
-    @contextmanager
-    def lease(self, org_id: str) -> Iterator[None]:
-        """Hold this org's lease on this journal's target for the block (`org_lease`)."""
-        with org_lease(self.target, org_id, self.run):
-            yield
-
-    def _record(self, entry: JournalEntry, fields: Mapping[str, object]) -> None:
-        line = {
-            **self.context,
-            "time": _now(),
-            "request": entry.request,
-            "org": entry.org_id,
-            "key": entry.key,
-            "method": entry.method,
-            "path": entry.path,
-            **fields,
-            **({"target": self.target} if self.target is not None else {}),
-        }
-        data = (json.dumps(line, sort_keys=True) + "\n").encode("utf-8")
-        try:
-            self._append(data)
-        except OSError as e:
-            sent = "was sent" if fields.get("event") == "outcome" else "was not sent: it"
-            raise RovoError(
-                f"{entry.method} {entry.path} {sent} could not be journalled in {self.path} "
-                f"({e.strerror}); stopping this org"
-            ) from e
-
-    def _append(self, data: bytes) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, data)
-        finally:
-            os.close(fd)
-
-
-LEASE_DIR_ENV = "ROVO_RECONCILE_LEASE_DIR"
-
-
-def lease_dir() -> Path:
-    """Where this user's leases live: `$ROVO_RECONCILE_LEASE_DIR`, else
-    `~/.cache/rovo-reconcile/leases`.
-
-    One place per user, whatever `--journal` or the checkout: two applies on one org
-    exclude each other however they were started. The XDG variables are deliberately not
-    consulted: a shell and a cron job would see different ones and so miss each other's
-    leases.
-    """
-    override = os.environ.get(LEASE_DIR_ENV, "").strip()
-    if override:
-        return Path(override).expanduser()
-    return Path.home() / ".cache" / "rovo-reconcile" / "leases"
-
-
-@contextmanager
-def org_lease(target: str | None, org_id: str, run: str) -> Iterator[None]:
-    """Hold the lease of `org_id` on `target` for the block, or raise `LeaseHeld` at once.
-
-    The lease is an exclusive `flock` on `lease_dir()/<hash of target label and org>.lock`:
-    the kernel drops it when the holder exits, even on SIGKILL, so a crash never leaves an
-    org locked. It excludes every apply of this user on this machine (whatever its journal
-    or checkout); CI jobs on separate runners are kept apart by the workflow's concurrency
-    group. A lease that cannot be taken at all (no locks on that file system, a directory
-    that cannot be written) is a `LeaseUnavailable`, before anything is read or written.
-    """
-    try:
-        directory = lease_dir()
-    except RuntimeError as e:  # no $HOME and no password entry to find one
-        raise LeaseUnavailable(org_id, "~/.cache/rovo-reconcile/leases", str(e)) from e
-    digest = hashlib.sha256(f"{target}\0{org_id}".encode()).hexdigest()[:16]
-    path = directory / f"{digest}.lock"
-    try:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError as e:
-        raise LeaseUnavailable(org_id, str(path), _reason(e)) from e
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as e:
-            raise LeaseHeld(org_id, _holder(os.pread(fd, 4096, 0))) from e
-        except OSError as e:  # ENOLCK: a file system without locks (some NFS mounts)
-            raise LeaseUnavailable(org_id, str(path), _reason(e)) from e
-        holder = json.dumps(
-            {"run": run, "pid": os.getpid(), "host": socket.gethostname(), "since": _now()}
-        )
-        try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, holder.encode("utf-8"), 0)
-        except OSError as e:
-            raise LeaseUnavailable(org_id, str(path), _reason(e)) from e
-        try:
-            yield
-        finally:
-            with suppress(OSError):
-                os.ftruncate(fd, 0)  # released: no stale holder to show
-    finally:
-        os.close(fd)  # closing the descriptor drops the flock
-
-
-Verdict = Literal["landed", "not landed", "unknown"]
-
 RECHECK_AFTER = 60.0
 """Seconds a write that got no answer (a timeout, a lost connection, a 504) must stay
 absent before it is sent again: a slow origin may commit it after the client gave up.
@@ -333,57 +174,6 @@ absent before it is sent again: a slow origin may commit it after the client gav
 RECHECK_AFTER_ANSWER = 5.0
 """The same after an answer that leaves the outcome open (429, another 5xx, unreadable),
 or the server's Retry-After when longer."""
-
-
-@dataclass(frozen=True)
-class JournalEntry:
-    """One write as the journal knows it; `request` ties its intent to its outcome."""
-
-    request: str
-    org_id: str
-    key: str
-    method: str
-    path: str
-
-
-class LeaseHeld(RovoError):
-    """Another apply holds this org's lease."""
-
-    def __init__(self, org_id: str, holder: str) -> None:
-        super().__init__(
-            f"another apply is running on org {org_id} (lease held by {holder}); "
-            "nothing was written: run apply again once it has finished"
-        )
-
-
-class LeaseUnavailable(RovoError):
-    """This org's lease could not be taken: nothing was read or written (exit 1)."""
-
-    def __init__(self, org_id: str, path: str, reason: str) -> None:
-        super().__init__(
-            f"cannot take the lease for org {org_id} at {path} ({reason}); nothing was "
-            f"written: set {LEASE_DIR_ENV} to a local directory this user can write "
-            "(the lease keeps two applies on one org apart)"
-        )
-
-
-def _reason(error: OSError) -> str:
-    return error.strerror or type(error).__name__
-
-
-def _holder(data: bytes) -> str:
-    """Who holds a lease, from its lock file, in words."""
-    try:
-        holder = json.loads(data)
-        return (
-            f"run {holder['run']}, pid {holder['pid']} on {holder['host']} since {holder['since']}"
-        )
-    except (ValueError, TypeError, KeyError):
-        return "another process"
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 class _Stop(Exception):
