@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import tests.hostile_api as hostile_module  # noqa: E402
+from tests.apply_helpers import policy_body as enabled_policy_body  # noqa: E402
 from tests.hostile_api import Answer, HostileApi, Request, hostile_api  # noqa: E402
 
 Handler = type[BaseHTTPRequestHandler]
@@ -129,18 +130,9 @@ def seed(api: HostileApi) -> None:
 def policy_body(
     name: str, types: list[str], addresses: list[str], by_type: dict[str, list[str]]
 ) -> dict[str, Any]:
-    return {
-        "data": {
-            "type": "policy",
-            "attributes": {
-                "type": "ip-allowlist",
-                "name": name,
-                "status": "enabled",
-                "rule": {"in": addresses, "allowMobileBypass": False},
-                "resources": [{"id": i} for t in types for i in by_type.get(t, [])],
-            },
-        }
-    }
+    """An enabled allowlist on every workspace of `types` (the tests' body builder)."""
+    resources = [i for t in types for i in by_type.get(t, [])]
+    return enabled_policy_body(name, "enabled", addresses, resources)
 
 
 def names(api: HostileApi) -> list[str]:
