@@ -499,3 +499,18 @@ def test_an_unreadable_accepted_write_that_did_not_land_is_not_resent(tmp_path: 
         e for e in _journal(tmp_path) if e["event"] == "outcome" and e["path"].endswith("/policies")
     )
     assert (outcome["result"], outcome["verdict"]) == ("ambiguous", "not landed")
+
+
+def test_a_storm_of_429s_on_a_write_gives_up_after_the_attempts_not_minutes_later(
+    tmp_path: Path,
+) -> None:
+    """Every create answered 429 with no Retry-After and never landing: apply re-reads each
+    time, waits a second (not the 5 s after an unclear 5xx), and stops after the retry
+    policy's attempts (before: ~50 s of waits for one write, found by bench/hostile.py)."""
+    db, org = tmp_path / "e.db", "org-429-storm"
+    slow_down = httpx.Response(429, json={"message": "slow down"})
+    rule = _posts_to("POST", "/policies", "instead", slow_down, 100)
+    result, writes, clock = _run_answering(db, tmp_path, org, rule)
+    assert result.exit_code == EXIT_ERROR
+    assert not [w for w in writes if w.endswith("/policies")]
+    assert sum(clock.sleeps) <= RetryPolicy().max_attempts * 1.0

@@ -171,8 +171,11 @@ RECHECK_AFTER = 60.0
 """Seconds a write that got no answer (a timeout, a lost connection, a 504) must stay
 absent before it is sent again: a slow origin may commit it after the client gave up.
 `run_apply` uses the request deadline (`--timeout`)."""
+RECHECK_AFTER_RATE_LIMITED = 1.0
+"""After a 429 the server names its own wait (Retry-After); without one, a second. A
+storm of 429s thus gives up after the retry policy's attempts, not minutes later."""
 RECHECK_AFTER_ANSWER = 5.0
-"""The same after an answer that leaves the outcome open (429, another 5xx, unreadable),
+"""The same after an answer that leaves the outcome open (a 5xx, unreadable),
 or the server's Retry-After when longer."""
 
 
@@ -453,9 +456,11 @@ class _OrgRun:
         504) the request's own deadline, as the origin may still be working on it; a few
         seconds after any other answer. Capped by the retry budget, except Retry-After."""
         no_answer = error.status in (0, 504)
-        grace = min(
-            self.recheck_after if no_answer else RECHECK_AFTER_ANSWER, self.client.retry.budget
-        )
+        if error.status == 429:  # turned away by a rate limit: only its Retry-After to wait
+            grace = RECHECK_AFTER_RATE_LIMITED
+        else:
+            grace = self.recheck_after if no_answer else RECHECK_AFTER_ANSWER
+        grace = min(grace, self.client.retry.budget)
         asked = error.wait if isinstance(error, AmbiguousWrite) else None
         return max(grace, asked or 0.0)
 
