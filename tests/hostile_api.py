@@ -19,6 +19,7 @@ A rule's answer may be a function of the request (return None to pass it upstrea
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import re
 import sys
@@ -90,16 +91,35 @@ class _Upstream:
         self._http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send through the emulator app on its own loop. The request's coroutine is made
+        inside that loop, so a loop that stops first (a handler thread outliving its test)
+        leaves no coroutine unawaited behind: only a ConnectionError here."""
         if self._loop.is_closed():
             # A handler thread that outlived its test (a client that kept its connection).
             raise ConnectionError("the hostile API has closed")
-        call = self._http.request(method, path, **kwargs)
+        result: concurrent.futures.Future[httpx.Response] = concurrent.futures.Future()
+
+        def start() -> None:
+            task = self._loop.create_task(self._http.request(method, path, **kwargs))
+
+            def done(task: asyncio.Task[httpx.Response]) -> None:
+                if task.cancelled():
+                    result.cancel()
+                elif (error := task.exception()) is not None:
+                    result.set_exception(error)
+                else:
+                    result.set_result(task.result())
+
+            task.add_done_callback(done)
+
         try:
-            future = asyncio.run_coroutine_threadsafe(call, self._loop)
-        except RuntimeError as e:  # closed in between: never leave the coroutine unawaited
-            call.close()
+            self._loop.call_soon_threadsafe(start)
+        except RuntimeError as e:  # closed in between
             raise ConnectionError("the hostile API has closed") from e
-        return future.result(30)
+        try:
+            return result.result(30)
+        except concurrent.futures.TimeoutError as e:
+            raise ConnectionError("the hostile API did not answer in 30 s") from e
 
     def close(self) -> None:
         asyncio.run_coroutine_threadsafe(self._http.aclose(), self._loop).result(10)
