@@ -86,6 +86,7 @@ class _Upstream:
 
     def __init__(self, app: Starlette, base_url: str) -> None:
         self._loop = asyncio.new_event_loop()
+        self._closing = False
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
         self._http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
@@ -100,6 +101,9 @@ class _Upstream:
         result: concurrent.futures.Future[httpx.Response] = concurrent.futures.Future()
 
         def start() -> None:
+            if self._closing:
+                result.set_exception(ConnectionError("the hostile API has closed"))
+                return
             task = self._loop.create_task(self._http.request(method, path, **kwargs))
 
             def done(task: asyncio.Task[httpx.Response]) -> None:
@@ -120,9 +124,22 @@ class _Upstream:
             return result.result(30)
         except concurrent.futures.TimeoutError as e:
             raise ConnectionError("the hostile API did not answer in 30 s") from e
+        except concurrent.futures.CancelledError as e:  # close() cancelled it
+            raise ConnectionError("the hostile API has closed") from e
 
     def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._http.aclose(), self._loop).result(10)
+        """Cancel and await every request still running (a handler thread that outlived its
+        test), so no task is destroyed pending when the loop closes, then stop the loop."""
+
+        async def shutdown() -> None:
+            self._closing = True  # on the loop's thread: no start() after this makes a task
+            running = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+            await self._http.aclose()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join()
         self._loop.close()
