@@ -25,9 +25,9 @@ from datetime import date
 from pathlib import Path
 
 from rovo_reconcile.api.live import APP_TYPE_KEYS, LiveAllowlist, LiveOrg, LiveResource, Workspace
-from rovo_reconcile.loader import load_policies
-from rovo_reconcile.model import APPS, AddressEntry, IpAllowlist, Org, OrgPolicy
 from rovo_reconcile.plan import make_plan
+from rovo_reconcile.policy.loader import load_policies
+from rovo_reconcile.policy.model import APPS, AddressEntry, IpAllowlist, Org, OrgPolicy
 from rovo_reconcile.reconcile import plan_from_live
 
 ORG = "bench-org"

@@ -152,8 +152,8 @@ def live_value(i: int, desired: dict[str, Any]) -> dict[str, Any]:
 def seed_sandbox(db: Path, policies: Path, n: int) -> None:
     """The live state of every org, in one transaction, as apply would have written it."""
     from rovo_reconcile.emulator.store import DEFAULT_WORKSPACES, Store, workspace_id
-    from rovo_reconcile.loader import load_policies
     from rovo_reconcile.plan import effective_policy, state_value
+    from rovo_reconcile.policy.loader import load_policies
 
     loaded = load_policies([str(policies)], DAY)
     assert not loaded.errors, [str(p) for p in loaded.problems[:3]]
@@ -258,8 +258,8 @@ def _zone_yaml(records: dict[str, dict[str, Any]]) -> str:
 def write_octodns(base: Path, policies: Path, n: int, shape: str) -> Path:
     """Two YAML providers' zone files (the policies' values and the live ones) and the
     config that plans source -> target."""
-    from rovo_reconcile.loader import load_policies
     from rovo_reconcile.plan import effective_policy, state_value
+    from rovo_reconcile.policy.loader import load_policies
 
     config = base / f"octodns-{shape}.yaml"
     if config.exists():
@@ -307,7 +307,7 @@ def octodns_in_process(config: Path) -> float:
 
 def plan_in_process(policies: Path, db: Path, *, load_only: bool = False) -> tuple[float, float]:
     """(seconds to load the policies, seconds to read live state and plan)."""
-    from rovo_reconcile.loader import load_policies
+    from rovo_reconcile.policy.loader import load_policies
     from rovo_reconcile.reconcile import compute_plan
     from rovo_reconcile.targets import resolve_target
 
@@ -418,7 +418,7 @@ def memory_mode(work: Path, sizes: list[int]) -> None:
 
 
 def profile_mode(work: Path, n: int, top: int) -> None:
-    from rovo_reconcile.loader import load_policies
+    from rovo_reconcile.policy.loader import load_policies
     from rovo_reconcile.reconcile import compute_plan
     from rovo_reconcile.targets import resolve_target
 

@@ -23,8 +23,8 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-from rovo_reconcile.loader import load_policies
-from rovo_reconcile.normalize import find_shadowing, parse_domain
+from rovo_reconcile.policy.loader import load_policies
+from rovo_reconcile.policy.normalize import find_shadowing, parse_domain
 
 HEADER = "apiVersion: rovo-reconcile/v1\nkind: OrgPolicy\norg:\n  id: bench\nmcp:\n  domains:\n"
 

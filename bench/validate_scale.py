@@ -36,7 +36,7 @@ from pathlib import Path
 
 import yaml
 
-from rovo_reconcile.loader import load_policies
+from rovo_reconcile.policy.loader import load_policies
 
 TODAY = date(2026, 1, 15)
 APPS = ["jira", "jsm", "confluence", "compass", "rovo"]

@@ -18,8 +18,8 @@ from rovo_reconcile.api.live import Endpoints, read_org
 from rovo_reconcile.api.retry import RetryPolicy
 from rovo_reconcile.apply import ApplyResult, Journal, apply_plan
 from rovo_reconcile.emulator import EmulatorOptions, create_app
-from rovo_reconcile.loader import load_policies
 from rovo_reconcile.plan import Plan
+from rovo_reconcile.policy.loader import load_policies
 from rovo_reconcile.reconcile import plan_from_live
 
 from .conftest import TODAY

@@ -8,7 +8,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from rovo_reconcile.errors import NormalizeError
-from rovo_reconcile.normalize import (
+from rovo_reconcile.policy.normalize import (
     _NON_PUBLIC_BOUNDS,
     address_network,
     address_span,

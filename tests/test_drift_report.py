@@ -10,7 +10,8 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 
 from rovo_reconcile.ack import Ack, AckSet
-from rovo_reconcile.model import (
+from rovo_reconcile.plan import OrgPlan, Plan, make_plan
+from rovo_reconcile.policy.model import (
     AddressEntry,
     App,
     Authentication,
@@ -20,7 +21,6 @@ from rovo_reconcile.model import (
     Org,
     OrgPolicy,
 )
-from rovo_reconcile.plan import OrgPlan, Plan, make_plan
 from rovo_reconcile.render.drift import (
     FORMATS,
     DriftFormat,

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from rovo_reconcile.apply import ApplyResult, OrgResult, Outcome
 from rovo_reconcile.explain import explain_reviewed, explain_stale, live_as_planned
-from rovo_reconcile.model import IpAllowlist, Org, OrgPolicy
 from rovo_reconcile.plan import Plan, make_plan, state_value
+from rovo_reconcile.policy.model import IpAllowlist, Org, OrgPolicy
 from rovo_reconcile.render.apply_report import render_apply
 
 HOSTILE = "x\n::warning title=forged::from a live allowlist name"
 
 
 def allowlist(name: str, *addresses: str) -> IpAllowlist:
-    from rovo_reconcile.model import AddressEntry
+    from rovo_reconcile.policy.model import AddressEntry
 
     return IpAllowlist(
         name=name,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from rovo_reconcile.guards import check_guards
-from rovo_reconcile.model import (
+from rovo_reconcile.plan import make_plan
+from rovo_reconcile.policy.model import (
     AddressEntry,
     DomainEntry,
     Guards,
@@ -12,7 +13,6 @@ from rovo_reconcile.model import (
     Org,
     OrgPolicy,
 )
-from rovo_reconcile.plan import make_plan
 
 ORG = Org(id="org-g")
 

@@ -14,7 +14,7 @@ from syrupy.assertion import SnapshotAssertion
 
 from rovo_reconcile.cli import run
 from rovo_reconcile.errors import NormalizeError
-from rovo_reconcile.normalize import domain_warnings, parse_domain
+from rovo_reconcile.policy.normalize import domain_warnings, parse_domain
 
 from .conftest import ROOT
 

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rovo_reconcile import normalize
 from rovo_reconcile.cli import run
-from rovo_reconcile.normalize import (
+from rovo_reconcile.policy import normalize
+from rovo_reconcile.policy.normalize import (
     DomainPattern,
     find_shadowing,
     parse_domain,

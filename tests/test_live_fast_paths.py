@@ -7,8 +7,8 @@ import ipaddress
 import random
 
 from rovo_reconcile.errors import NormalizeError
-from rovo_reconcile.normalize import normalize_address
-from rovo_reconcile.ranges import canonical_span
+from rovo_reconcile.policy.normalize import normalize_address
+from rovo_reconcile.policy.ranges import canonical_span
 
 
 def _cases() -> list[str]:
@@ -44,7 +44,7 @@ def test_domain_normal_forms_are_their_own_normal_form() -> None:
     it is: that relies on normalisation being idempotent."""
     from pathlib import Path
 
-    from rovo_reconcile.normalize import normalize_domain
+    from rovo_reconcile.policy.normalize import normalize_domain
 
     patterns = {
         "HTTPS://Bücher.Example.COM:443/**",

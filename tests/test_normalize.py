@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rovo_reconcile.errors import NormalizeError
-from rovo_reconcile.normalize import (
+from rovo_reconcile.policy.normalize import (
     canonical_addresses,
     canonical_domains,
     normalize_address,

@@ -6,7 +6,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from rovo_reconcile.errors import NormalizeError
-from rovo_reconcile.normalize import DomainPattern, _parse_domain_exact, parse_domain
+from rovo_reconcile.policy.normalize import DomainPattern, _parse_domain_exact, parse_domain
 
 _label = st.one_of(
     st.from_regex(r"[a-z0-9-]{1,8}", fullmatch=True),

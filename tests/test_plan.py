@@ -11,7 +11,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rovo_reconcile.model import (
+from rovo_reconcile.plan import Change, effective_policy, make_plan, policy_from_state, state_value
+from rovo_reconcile.policy.model import (
     APPS,
     AddressEntry,
     Authentication,
@@ -21,7 +22,6 @@ from rovo_reconcile.model import (
     Org,
     OrgPolicy,
 )
-from rovo_reconcile.plan import Change, effective_policy, make_plan, policy_from_state, state_value
 
 ORG = Org(id="org-1")
 

@@ -7,9 +7,16 @@ import json
 import pytest
 
 from rovo_reconcile.errors import UsageError
-from rovo_reconcile.model import AddressEntry, DomainEntry, IpAllowlist, McpSettings, Org, OrgPolicy
 from rovo_reconcile.plan import Plan, make_plan
 from rovo_reconcile.plan_json import dump_plan, load_plan
+from rovo_reconcile.policy.model import (
+    AddressEntry,
+    DomainEntry,
+    IpAllowlist,
+    McpSettings,
+    Org,
+    OrgPolicy,
+)
 
 DESIRED = OrgPolicy(
     org=Org(id="org-j"),

@@ -21,14 +21,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rovo_reconcile import ranges
 from rovo_reconcile.api.client import AdminClient, ReadLimits
 from rovo_reconcile.api.errors import ApiError
 from rovo_reconcile.emulator import EmulatorOptions, create_app
 from rovo_reconcile.errors import RovoError
 from rovo_reconcile.live_state import read_orgs
-from rovo_reconcile.model import APPS, AddressEntry, IpAllowlist, Org, OrgPolicy
 from rovo_reconcile.plan import allowlist_effect, make_plan
+from rovo_reconcile.policy import ranges
+from rovo_reconcile.policy.model import APPS, AddressEntry, IpAllowlist, Org, OrgPolicy
 
 from .conftest import CliRunner
 from .fakes import FakeClock

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from rovo_reconcile.api.live import Endpoints, read_org
 from rovo_reconcile.guards import check_guards, locked_out
-from rovo_reconcile.model import Guards
 from rovo_reconcile.plan import make_plan, policy_from_state
+from rovo_reconcile.policy.model import Guards
 
 from .apply_helpers import BASE, apply_policy, plan_of, policy_file, sandbox
 

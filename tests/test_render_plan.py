@@ -13,7 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from syrupy.assertion import SnapshotAssertion
 
-from rovo_reconcile.model import (
+from rovo_reconcile.plan import OrgPlan, Plan, fingerprint, make_plan
+from rovo_reconcile.plan_json import dump_plan
+from rovo_reconcile.policy.model import (
     AddressEntry,
     App,
     Authentication,
@@ -23,8 +25,6 @@ from rovo_reconcile.model import (
     Org,
     OrgPolicy,
 )
-from rovo_reconcile.plan import OrgPlan, Plan, fingerprint, make_plan
-from rovo_reconcile.plan_json import dump_plan
 from rovo_reconcile.render.plan_markdown import MIN_LIMIT, render_plan_markdown
 from rovo_reconcile.render.plan_text import render_plan_text
 

@@ -22,8 +22,8 @@ from rovo_reconcile.api.retry import RetryPolicy
 from rovo_reconcile.api.secrets import BearerAuth, Secret
 from rovo_reconcile.apply import ApplyResult, Journal, apply_plan
 from rovo_reconcile.emulator.inspect import locked_out
-from rovo_reconcile.loader import load_policies
 from rovo_reconcile.plan import Plan
+from rovo_reconcile.policy.loader import load_policies
 from rovo_reconcile.reconcile import plan_from_live
 from rovo_reconcile.render.apply_report import render_apply
 

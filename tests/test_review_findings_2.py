@@ -14,9 +14,9 @@ import pytest
 from rovo_reconcile.api.live import Endpoints, read_org
 from rovo_reconcile.apply import ApplyResult
 from rovo_reconcile.emulator.inspect import locked_out
-from rovo_reconcile.model import domain_key
-from rovo_reconcile.normalize import normalize_domain
 from rovo_reconcile.plan import Change
+from rovo_reconcile.policy.model import domain_key
+from rovo_reconcile.policy.normalize import normalize_domain
 from rovo_reconcile.render.drift import live_id
 
 from .apply_helpers import (

@@ -7,8 +7,8 @@ from datetime import date
 
 import pytest
 
-from rovo_reconcile.model import AddressEntry, DomainEntry
-from rovo_reconcile.rules import _built
+from rovo_reconcile.policy.model import AddressEntry, DomainEntry
+from rovo_reconcile.policy.rules import _built
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 from ruamel.yaml import YAML
 
-from rovo_reconcile.schema import schema_text
+from rovo_reconcile.policy.schema import schema_text
 
 from .conftest import EXAMPLES, ROOT, CliRunner
 

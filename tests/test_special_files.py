@@ -6,7 +6,7 @@ import os
 import threading
 from pathlib import Path
 
-from rovo_reconcile.files import read_pipe, special_kind
+from rovo_reconcile.policy.files import read_pipe, special_kind
 
 from .conftest import CliRunner
 

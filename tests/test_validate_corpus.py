@@ -21,8 +21,8 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 
 from rovo_reconcile.cli import run
-from rovo_reconcile.rules import MAX_ENTRIES_PER_APP
-from rovo_reconcile.yaml_source import MAX_BYTES, MAX_DEPTH
+from rovo_reconcile.policy.rules import MAX_ENTRIES_PER_APP
+from rovo_reconcile.policy.yaml_source import MAX_BYTES, MAX_DEPTH
 
 from .conftest import ROOT, CliRunner
 

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rovo_reconcile import yaml_source
-from rovo_reconcile.problems import ERROR, Problem
-from rovo_reconcile.schema import _is_valid, _validator
-from rovo_reconcile.yaml_source import MAX_DEPTH, YamlRejected, _mark_at
+from rovo_reconcile.policy import yaml_source
+from rovo_reconcile.policy.problems import ERROR, Problem
+from rovo_reconcile.policy.schema import _is_valid, _validator
+from rovo_reconcile.policy.yaml_source import MAX_DEPTH, YamlRejected, _mark_at
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = sorted([*ROOT.glob("examples/**/*.yaml"), *ROOT.glob("tests/corpus/**/*.yaml")], key=str)

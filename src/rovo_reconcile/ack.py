@@ -34,10 +34,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rovo_reconcile.errors import NormalizeError, PolicyInvalid
-from rovo_reconcile.model import SETTING_API_TOKEN, SETTING_SUPPORTED_DOMAINS, setting_key
-from rovo_reconcile.normalize import normalize_domain
-from rovo_reconcile.problems import ERROR, Problem
-from rovo_reconcile.yaml_source import DataPath, SourceDocument, YamlRejected, load_document
+from rovo_reconcile.policy.model import SETTING_API_TOKEN, SETTING_SUPPORTED_DOMAINS, setting_key
+from rovo_reconcile.policy.normalize import normalize_domain
+from rovo_reconcile.policy.problems import ERROR, Problem
+from rovo_reconcile.policy.yaml_source import DataPath, SourceDocument, YamlRejected, load_document
 
 __all__ = ["Ack", "AckInvalid", "AckSet", "load_acks", "load_acks_if_present"]
 

@@ -69,7 +69,6 @@ from rovo_reconcile.lease import (
     lease_dir,
     org_lease,
 )
-from rovo_reconcile.model import SETTING_API_TOKEN, SETTING_SUPPORTED_DOMAINS, setting_key
 from rovo_reconcile.plan import (
     Change,
     OrgPlan,
@@ -81,6 +80,7 @@ from rovo_reconcile.plan import (
     policy_from_state,
     state_value,
 )
+from rovo_reconcile.policy.model import SETTING_API_TOKEN, SETTING_SUPPORTED_DOMAINS, setting_key
 from rovo_reconcile.progress import OnOrgDone, OrgDone
 from rovo_reconcile.reconcile import apply_refusals
 from rovo_reconcile.targets import Target, open_client

@@ -117,7 +117,7 @@ def validate(paths: tuple[str, ...], fmt: str, strict: bool, now: date | None) -
 
     Exit 0 when valid, 1 when any file has an error (or a warning, with --strict).
     """
-    from rovo_reconcile.loader import load_policies
+    from rovo_reconcile.policy.loader import load_policies
     from rovo_reconcile.render.report import render_report
 
     result = load_policies(paths, today(now))
@@ -129,7 +129,7 @@ def validate(paths: tuple[str, ...], fmt: str, strict: bool, now: date | None) -
 @cli.command()
 def schema() -> int:
     """Print the policy JSON Schema (2020-12)."""
-    from rovo_reconcile.schema import schema_text
+    from rovo_reconcile.policy.schema import schema_text
 
     click.echo(schema_text(), nl=False)
     return EXIT_OK
@@ -456,8 +456,8 @@ def read_plan_file(path: str, option: str) -> Plan:
     from pathlib import Path
 
     from rovo_reconcile.errors import UsageError
-    from rovo_reconcile.files import special_kind
     from rovo_reconcile.plan_json import load_plan
+    from rovo_reconcile.policy.files import special_kind
 
     kind = special_kind(Path(path))
     if kind is not None:

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from rovo_reconcile.ack import AckSet
-    from rovo_reconcile.loader import LoadedPolicy
+    from rovo_reconcile.policy.loader import LoadedPolicy
     from rovo_reconcile.targets import Target
 
 __all__ = [
@@ -117,7 +117,7 @@ shard_option = click.option(
 def load_valid(paths: tuple[str, ...], day: date, shard: str | None) -> list[LoadedPolicy]:
     """Load policies for plan, apply and drift; any invalid file stops the run (exit 1)."""
     from rovo_reconcile.errors import PolicyInvalid
-    from rovo_reconcile.loader import load_policies
+    from rovo_reconcile.policy.loader import load_policies
     from rovo_reconcile.reconcile import parse_shard, select_shard
     from rovo_reconcile.render.report import render_report
 
@@ -141,7 +141,7 @@ def load_ack_file(ack_file: str | None) -> AckSet:
     if ack_file is None:
         return AckSet(())
     from rovo_reconcile.errors import UsageError
-    from rovo_reconcile.files import special_kind
+    from rovo_reconcile.policy.files import special_kind
 
     kind = special_kind(Path(ack_file))
     if kind is not None:

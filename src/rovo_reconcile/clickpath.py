@@ -6,13 +6,13 @@ plan also carries the manual click-path, for orgs where the API is not there.
 
 from __future__ import annotations
 
-from rovo_reconcile.model import (
+from rovo_reconcile.plan import Change
+from rovo_reconcile.policy.model import (
     SETTING_API_TOKEN,
     SETTING_SUPPORTED_DOMAINS,
     McpSettings,
     setting_key,
 )
-from rovo_reconcile.plan import Change
 
 __all__ = ["MCP_PAGE", "click_path", "manual_steps"]
 

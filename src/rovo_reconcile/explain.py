@@ -19,8 +19,8 @@ from typing import Any
 
 from deepdiff import DeepDiff
 
-from rovo_reconcile.model import OrgPolicy
 from rovo_reconcile.plan import OrgPlan, Plan, fingerprint, state_value
+from rovo_reconcile.policy.model import OrgPolicy
 from rovo_reconcile.render.plan_text import shown
 
 __all__ = ["explain_reviewed", "explain_stale", "live_as_planned", "reviewed_difference"]

@@ -15,9 +15,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from rovo_reconcile.model import APPS, OrgPolicy
 from rovo_reconcile.plan import OrgPlan, Refusal, allowlist_value
-from rovo_reconcile.ranges import ranges, span, within
+from rovo_reconcile.policy.model import APPS, OrgPolicy
+from rovo_reconcile.policy.ranges import ranges, span, within
 
 __all__ = ["MIN_LIST_FOR_DELETE_GUARD", "Refusal", "check_guards", "locked_out"]
 

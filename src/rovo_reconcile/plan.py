@@ -19,7 +19,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Any, Literal
 
-from rovo_reconcile.model import (
+from rovo_reconcile.policy.model import (
     APPS,
     SETTING_API_TOKEN,
     SETTING_SUPPORTED_DOMAINS,
@@ -35,7 +35,7 @@ from rovo_reconcile.model import (
     domain_key,
     setting_key,
 )
-from rovo_reconcile.ranges import Ranges, minus, ranges, sweep, within
+from rovo_reconcile.policy.ranges import Ranges, minus, ranges, sweep, within
 
 __all__ = [
     "Action",

@@ -12,9 +12,9 @@ from typing import Any
 
 from rovo_reconcile import __version__
 from rovo_reconcile.errors import UsageError
-from rovo_reconcile.model import Guards
-from rovo_reconcile.normalize import normalize_address
 from rovo_reconcile.plan import Change, OrgPlan, Plan, Refusal, policy_from_state
+from rovo_reconcile.policy.model import Guards
+from rovo_reconcile.policy.normalize import normalize_address
 
 __all__ = ["FORMAT_VERSION", "dump_plan", "load_plan", "plan_data"]
 

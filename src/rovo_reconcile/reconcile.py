@@ -23,8 +23,6 @@ from rovo_reconcile.errors import (
 )
 from rovo_reconcile.guards import check_guards
 from rovo_reconcile.live_state import read_live
-from rovo_reconcile.loader import LoadedPolicy
-from rovo_reconcile.model import OrgPolicy
 from rovo_reconcile.plan import (
     OrgPlan,
     Plan,
@@ -36,6 +34,8 @@ from rovo_reconcile.plan import (
     make_plan,
     state_value,
 )
+from rovo_reconcile.policy.loader import LoadedPolicy
+from rovo_reconcile.policy.model import OrgPolicy
 from rovo_reconcile.progress import OnOrgDone
 from rovo_reconcile.targets import Target
 from rovo_reconcile.write_order import NoSafeOrder, allowlist_steps

@@ -152,7 +152,7 @@ def _api_key(target: Target, env: Mapping[str, str]) -> Secret:
 def _key_file_text(path: Path) -> str:
     """The key file's text; a pipe (`<(pass show ...)`) is read with a deadline, any other
     special file refused, so a FIFO nobody writes to cannot hang the run."""
-    from rovo_reconcile.files import read_pipe, special_kind
+    from rovo_reconcile.policy.files import read_pipe, special_kind
 
     kind = special_kind(path)
     if kind is None:

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from rovo_reconcile.guards import locked_out
-from rovo_reconcile.model import APPS
 from rovo_reconcile.plan import Change
+from rovo_reconcile.policy.model import APPS
 
 __all__ = ["NoSafeOrder", "Step", "allowlist_steps", "same_value"]
 

@@ -34,7 +34,7 @@ from rovo_reconcile.api.shapes import (
     parse,
 )
 from rovo_reconcile.errors import NormalizeError
-from rovo_reconcile.model import (
+from rovo_reconcile.policy.model import (
     APPS,
     AddressEntry,
     App,
@@ -45,8 +45,8 @@ from rovo_reconcile.model import (
     Org,
     OrgPolicy,
 )
-from rovo_reconcile.normalize import normalize_address, normalize_domain
-from rovo_reconcile.ranges import canonical_span
+from rovo_reconcile.policy.normalize import normalize_address, normalize_domain
+from rovo_reconcile.policy.ranges import canonical_span
 
 __all__ = [
     "APP_TYPE_KEYS",

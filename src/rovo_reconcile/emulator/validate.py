@@ -15,7 +15,7 @@ from typing import Any
 from rovo_reconcile.emulator.responses import Problem
 from rovo_reconcile.emulator.store import PolicyWrite
 from rovo_reconcile.errors import NormalizeError
-from rovo_reconcile.normalize import normalize_address, normalize_domain
+from rovo_reconcile.policy.normalize import normalize_address, normalize_domain
 
 __all__ = [
     "MAX_BODY_BYTES",

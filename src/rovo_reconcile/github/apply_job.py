@@ -39,9 +39,9 @@ from rovo_reconcile.github.log import annotation, inert
 from rovo_reconcile.github.phases import apply_with_progress, read_and_plan
 from rovo_reconcile.github.reviewed import ReviewedPlan, default_branch_head, reviewed_plan
 from rovo_reconcile.github.stamp import stamp
-from rovo_reconcile.loader import load_policies
 from rovo_reconcile.plan import Plan
 from rovo_reconcile.plan_json import load_plan
+from rovo_reconcile.policy.loader import load_policies
 from rovo_reconcile.render.apply_report import render_apply
 from rovo_reconcile.render.plan_markdown import fenced
 from rovo_reconcile.render.plan_text import render_plan_text

@@ -22,7 +22,7 @@ from rovo_reconcile.github.issues import DEFAULT_LABEL, close_issue, drift_marke
 from rovo_reconcile.github.log import inert
 from rovo_reconcile.github.phases import read_and_plan
 from rovo_reconcile.github.stamp import stamp
-from rovo_reconcile.loader import LoadedPolicy
+from rovo_reconcile.policy.loader import LoadedPolicy
 from rovo_reconcile.render.drift import drift_items, render_drift
 from rovo_reconcile.targets import Target
 

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from datetime import date
 
 from rovo_reconcile.apply import ApplyResult, Journal, run_apply
-from rovo_reconcile.loader import LoadedPolicy
 from rovo_reconcile.plan import Plan
+from rovo_reconcile.policy.loader import LoadedPolicy
 from rovo_reconcile.progress import org_progress
 from rovo_reconcile.reconcile import PlanRun, compute_plan
 from rovo_reconcile.targets import Target

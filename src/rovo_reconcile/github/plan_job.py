@@ -30,9 +30,9 @@ from rovo_reconcile.github.log import annotation
 from rovo_reconcile.github.phases import read_and_plan
 from rovo_reconcile.github.reviewed import PLAN_FILE, artifact_name
 from rovo_reconcile.github.stamp import stamp
-from rovo_reconcile.loader import PolicySet, load_policies
 from rovo_reconcile.plan import Plan
 from rovo_reconcile.plan_json import dump_plan
+from rovo_reconcile.policy.loader import PolicySet, load_policies
 from rovo_reconcile.reconcile import plan_exit_code, plan_from_live
 from rovo_reconcile.render.plan_markdown import fenced, md_text, render_plan_markdown
 from rovo_reconcile.render.report import render_report

@@ -29,14 +29,14 @@ from typing import Any, Literal
 
 from rovo_reconcile.ack import Ack, AckSet
 from rovo_reconcile.color import Paint
-from rovo_reconcile.model import (
+from rovo_reconcile.plan import Change, Effect, OrgPlan, Plan, allowlist_effect, fingerprint
+from rovo_reconcile.policy.model import (
     SETTING_API_TOKEN,
     SETTING_SUPPORTED_DOMAINS,
     allowlist_key,
     domain_key,
     setting_key,
 )
-from rovo_reconcile.plan import Change, Effect, OrgPlan, Plan, allowlist_effect, fingerprint
 from rovo_reconcile.render.plan_markdown import DEFAULT_LIMIT, code_span, md_inline, md_text
 from rovo_reconcile.render.plan_text import count_phrase, identity, quoted, shown
 

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from rovo_reconcile.api.live import LiveOrg
-from rovo_reconcile.model import OrgPolicy
+from rovo_reconcile.policy.model import OrgPolicy
 
 __all__ = ["live_document", "policy_document", "render_export", "render_live"]
 

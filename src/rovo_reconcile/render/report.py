@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from rovo_reconcile.color import Paint
-from rovo_reconcile.loader import PolicySet
-from rovo_reconcile.problems import Problem
+from rovo_reconcile.policy.loader import PolicySet
+from rovo_reconcile.policy.problems import Problem
 
 __all__ = ["FORMATS", "escape_data", "escape_property", "render_report"]
 

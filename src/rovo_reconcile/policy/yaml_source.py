@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rovo_reconcile.problems import ERROR, Mark, Problem
+from rovo_reconcile.policy.problems import ERROR, Mark, Problem
 
 __all__ = [
     "MAX_BYTES",

@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any, TypeVar
 
 from rovo_reconcile.errors import NormalizeError
-from rovo_reconcile.model import (
+from rovo_reconcile.policy.model import (
     APPS,
     SETTING_API_TOKEN,
     SETTING_SUPPORTED_DOMAINS,
@@ -31,7 +31,7 @@ from rovo_reconcile.model import (
     domain_key,
     setting_key,
 )
-from rovo_reconcile.normalize import (
+from rovo_reconcile.policy.normalize import (
     DomainPattern,
     address_network,
     address_span,
@@ -40,8 +40,8 @@ from rovo_reconcile.normalize import (
     non_public_span,
     parse_domain,
 )
-from rovo_reconcile.problems import ERROR, WARNING, Mark, Problem, Severity
-from rovo_reconcile.yaml_source import DataPath, SourceDocument
+from rovo_reconcile.policy.problems import ERROR, WARNING, Mark, Problem, Severity
+from rovo_reconcile.policy.yaml_source import DataPath, SourceDocument
 
 __all__ = ["EXPIRY_WARNING_DAYS", "MAX_ENTRIES_PER_APP", "Checked", "check_policy"]
 

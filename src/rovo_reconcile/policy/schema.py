@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterable
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from rovo_reconcile.problems import ERROR, Problem
-from rovo_reconcile.yaml_source import DataPath, SourceDocument
+from rovo_reconcile.policy.problems import ERROR, Problem
+from rovo_reconcile.policy.yaml_source import DataPath, SourceDocument
 
 if TYPE_CHECKING:
     from jsonschema import ValidationError

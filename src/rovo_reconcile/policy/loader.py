@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import TypeVar
 
 from rovo_reconcile.errors import UsageError
-from rovo_reconcile.files import special_kind
-from rovo_reconcile.model import OrgPolicy
-from rovo_reconcile.problems import ERROR, WARNING, Mark, Problem
-from rovo_reconcile.rules import check_policy
-from rovo_reconcile.schema import schema_problems
-from rovo_reconcile.yaml_source import SourceDocument, YamlRejected, load_document
+from rovo_reconcile.policy.files import special_kind
+from rovo_reconcile.policy.model import OrgPolicy
+from rovo_reconcile.policy.problems import ERROR, WARNING, Mark, Problem
+from rovo_reconcile.policy.rules import check_policy
+from rovo_reconcile.policy.schema import schema_problems
+from rovo_reconcile.policy.yaml_source import SourceDocument, YamlRejected, load_document
 
 _T = TypeVar("_T")
 
