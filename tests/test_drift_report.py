@@ -376,3 +376,17 @@ def test_colour_changes_nothing_but_the_escapes(plan: Plan, acks: AckSet) -> Non
     assert coloured != plain
     assert "\x1b[31mdrift\x1b[0m" in coloured
     assert re.sub(r"\x1b\[[0-9;]*m", "", coloured) == plain
+
+
+def test_typo_of_a_key_that_does_not_drift_is_unmatched_with_a_did_you_mean() -> None:
+    """A misspelt key of an allowlist the policy has, with no drift anywhere, is a typo, not
+    'no longer drifts': it never matched anything."""
+    state = OrgPolicy(org=Org(id=GLOBEX), ip_allowlists=(allowlist("Office", "192.0.2.0/28"),))
+    plan = Plan(TARGET, "sha256:0", (make_plan(state, state),))
+    acks = AckSet((ack(GLOBEX, "ip_allowlist:Ofice", "x", date(2027, 1, 1), 3),), "a.yaml")
+    items = drift_items(plan, acks, TODAY)
+    [found] = unmatched_acks(plan, acks, items)
+    assert (
+        found.why == "it is in neither the policy nor the drift; did you mean ip_allowlist:Office?"
+    )
+    assert unused_acks(plan, acks, items) == []

@@ -297,7 +297,8 @@ def unmatched_acks(
     An ack names no managed key when its org has no policy (known only when the
     run is not `sharded`: another shard may hold the org), when the org's policy
     does not manage the key's section or setting, or when the key is in neither
-    the policy nor the drift but is one letter or so from a key that drifts.
+    the policy nor the drift but is one letter or so from a key that drifts or that
+    the policy names.
     Orgs that could not be read say nothing, as for `unused_acks`.
     """
     orgs = {org.org_id: org for org in plan.orgs}
@@ -315,8 +316,12 @@ def unmatched_acks(
         if org.error is not None or org.desired is None or (ack.org, ack.key) in used:
             continue
         why = _unmanaged(ack.key, org.desired)
-        if why is None and ack.key not in _desired_keys(org.desired):
-            close = difflib.get_close_matches(ack.key, drifting.get(ack.org, []), n=1, cutoff=0.8)
+        desired_keys = _desired_keys(org.desired)
+        if why is None and ack.key not in desired_keys:
+            # One letter or so from a key the policy names or that drifts: a typo. Otherwise
+            # it may be a live-only entry that live no longer has (drift gone: unused).
+            candidates = sorted(desired_keys) + drifting.get(ack.org, [])
+            close = difflib.get_close_matches(ack.key, candidates, n=1, cutoff=0.8)
             why = (
                 f"it is in neither the policy nor the drift; did you mean {close[0]}?"
                 if close

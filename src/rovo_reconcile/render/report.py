@@ -18,23 +18,28 @@ def render_report(result: PolicySet, fmt: str, *, strict: bool = False, color: b
     if fmt == "json":
         return _json(result, strict)
     if fmt == "github":
-        return _github(result)
-    return _text(result, Paint(color))
+        return _github(result, strict)
+    return _text(result, Paint(color), strict)
 
 
-def _summary(result: PolicySet) -> str:
+def _summary(result: PolicySet, strict: bool) -> str:
     files = len(result.files)
     noun = "file" if files == 1 else "files"
     errors = f"{result.errors} error{'' if result.errors == 1 else 's'}"
     warnings = f"{result.warnings} warning{'' if result.warnings == 1 else 's'}"
-    verdict = "invalid" if result.errors else "valid"
+    if result.errors:
+        verdict = "invalid"
+    elif strict and result.warnings:
+        verdict = "invalid under --strict"
+    else:
+        verdict = "valid"
     return f"{files} policy {noun} checked: {verdict} ({errors}, {warnings})"
 
 
 _SEVERITY_STYLE = {"error": "bold-red", "warning": "bold-yellow"}
 
 
-def _text(result: PolicySet, paint: Paint) -> str:
+def _text(result: PolicySet, paint: Paint, strict: bool) -> str:
     lines = []
     for p in result.problems:
         where = paint("bold", f"{p.file}:{p.line}:{p.column}:")
@@ -42,8 +47,8 @@ def _text(result: PolicySet, paint: Paint) -> str:
         lines.append(f"{where} {severity} {p.message} {paint('dim', f'[{p.code}]')}")
         if p.hint:
             lines.append(f"    {paint('dim', 'hint:')} {p.hint}")
-    summary = _summary(result)
-    if result.errors:
+    summary = _summary(result, strict)
+    if result.errors or (strict and result.warnings):
         summary = paint("red", summary)
     lines.append(summary)
     return "\n".join(lines) + "\n"
@@ -87,7 +92,7 @@ def _count(problems: list[Problem], file: str, severity: str) -> int:
     return sum(p.file == file and p.severity == severity for p in problems)
 
 
-def _github(result: PolicySet) -> str:
+def _github(result: PolicySet, strict: bool) -> str:
     lines = []
     for p in result.problems:
         message = p.message + (f" (hint: {p.hint})" if p.hint else "")
@@ -101,7 +106,7 @@ def _github(result: PolicySet) -> str:
             )
         )
         lines.append(f"::{p.severity} {props}::{escape_data(message)}")
-    lines.append(_summary(result))
+    lines.append(_summary(result, strict))
     return "\n".join(lines) + "\n"
 
 
