@@ -19,7 +19,8 @@ from rovo_reconcile.policy.files import special_kind
 from rovo_reconcile.policy.model import OrgPolicy
 from rovo_reconcile.policy.problems import ERROR, WARNING, Mark, Problem
 from rovo_reconcile.policy.rules import check_policy
-from rovo_reconcile.policy.schema import schema_problems
+from rovo_reconcile.policy.salvage import salvage
+from rovo_reconcile.policy.schema import invalid_parts, schema_problems
 from rovo_reconcile.policy.yaml_source import SourceDocument, YamlRejected, load_document
 
 _T = TypeVar("_T")
@@ -151,10 +152,18 @@ def _check_file(path: Path, today: date) -> tuple[list[Problem], LoadedPolicy | 
         doc, problems = load_document(path, file)
     except YamlRejected as e:
         return [e.problem], None
-    found = problems + schema_problems(doc)
-    if found:
-        return found, None
+    if schema := schema_problems(doc):
+        return problems + schema + _salvaged_problems(doc, today), None
     checked = check_policy(doc, today)
-    if checked.policy is None:
-        return checked.problems, None
+    if problems or checked.policy is None:  # problems: keys YAML refused (duplicates)
+        return problems + checked.problems, None
     return checked.problems, LoadedPolicy(file, checked.policy, doc, checked.sources)
+
+
+def _salvaged_problems(doc: SourceDocument, today: date) -> list[Problem]:
+    """The semantic problems of the parts of `doc` the schema did not refuse, so one run
+    reports everything (policy/salvage.py)."""
+    salvaged = salvage(doc, invalid_parts(doc)) if doc.data is not None else None
+    if salvaged is None:
+        return []
+    return check_policy(salvaged, today, salvaged=True).problems

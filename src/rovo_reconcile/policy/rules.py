@@ -41,6 +41,7 @@ from rovo_reconcile.policy.normalize import (
     parse_domain,
 )
 from rovo_reconcile.policy.problems import ERROR, WARNING, Mark, Problem, Severity
+from rovo_reconcile.policy.salvage import SKIPPED
 from rovo_reconcile.policy.yaml_source import DataPath, SourceDocument
 
 __all__ = ["EXPIRY_WARNING_DAYS", "MAX_ENTRIES_PER_APP", "Checked", "check_policy"]
@@ -70,18 +71,23 @@ class Checked:
 EXPIRY_WARNING_DAYS = 14
 
 
-def check_policy(doc: SourceDocument, today: date) -> Checked:
-    """Run every semantic rule as of `today`; the model is returned only when no rule found an error."""
-    checker = _Checker(doc, today)
+def check_policy(doc: SourceDocument, today: date, *, salvaged: bool = False) -> Checked:
+    """Run every semantic rule as of `today`; the model is returned only when no rule found an error.
+
+    A `salvaged` document (policy/salvage.py) had parts the schema refused cut out: its items
+    marked SKIPPED are passed over, checks of the whole are not made, and no model comes back.
+    """
+    checker = _Checker(doc, today, salvaged)
     policy = checker.run()
-    failed = any(p.severity == ERROR for p in checker.problems)
+    failed = salvaged or any(p.severity == ERROR for p in checker.problems)
     return Checked(None if failed else policy, checker.problems, checker.sources)
 
 
 class _Checker:
-    def __init__(self, doc: SourceDocument, today: date) -> None:
+    def __init__(self, doc: SourceDocument, today: date, salvaged: bool = False) -> None:
         self.doc = doc
         self.today = today
+        self.salvaged = salvaged
         self.problems: list[Problem] = []
         self.sources: dict[str, Mark] = {}
 
@@ -158,6 +164,8 @@ class _Checker:
         parsed: list[tuple[DomainPattern, DataPath]] = []
         seen: dict[str, DataPath] = {}
         for index, item in enumerate(raw):
+            if item is SKIPPED:
+                continue
             path: DataPath = ("mcp", "domains", index)
             text = item
             if isinstance(item, dict):
@@ -222,14 +230,14 @@ class _Checker:
 
     # ------------------------------------------------------------------ ip allowlists
 
-    def allowlists(
-        self, raw: list[dict[str, Any]]
-    ) -> tuple[tuple[IpAllowlist, ...], list[list[_Address]]]:
+    def allowlists(self, raw: list[Any]) -> tuple[tuple[IpAllowlist, ...], list[list[_Address]]]:
         lists: list[IpAllowlist] = []
         all_addresses: list[list[_Address]] = []
         names: dict[str, DataPath] = {}
         per_app: dict[str, int] = defaultdict(int)
         for index, item in enumerate(raw):
+            if item is SKIPPED:
+                continue
             base: DataPath = ("ipAllowlists", index)
             folded = item["name"].casefold()
             if folded in names:
@@ -247,6 +255,7 @@ class _Checker:
             addresses, entries = self.addresses(item["addresses"], (*base, "addresses"))
             if (
                 item["enabled"]
+                and not self.salvaged  # a cut-out address may be the one not expired
                 and item["addresses"]
                 and addresses
                 and all(a.expired for a in addresses)
@@ -294,9 +303,9 @@ class _Checker:
             )
         return tuple(lists), all_addresses
 
-    def apps(self, raw: list[App], path: DataPath) -> tuple[App, ...]:
+    def apps(self, raw: list[Any], path: DataPath) -> tuple[App, ...]:
         for index, app in enumerate(raw):
-            if app in raw[:index]:
+            if app is not SKIPPED and app in raw[:index]:
                 self.report(
                     (*path, index), WARNING, "allowlist.duplicate-app", f"{app} is listed twice"
                 )
@@ -309,6 +318,8 @@ class _Checker:
         entries: list[AddressEntry] = []
         seen: dict[tuple[int, int], DataPath] = {}
         for index, item in enumerate(raw):
+            if item is SKIPPED:
+                continue
             item_path: DataPath = (*path, index)
             text = item
             if isinstance(item, dict):
@@ -410,11 +421,13 @@ class _Checker:
     ) -> Guards:
         must: list[tuple[ipaddress.IPv4Network, DataPath]] = []
         for index, text in enumerate(raw.get("mustAllow", [])):
+            if text is SKIPPED:
+                continue
             try:
                 must.append((address_network(text), ("guards", "mustAllow", index)))
             except NormalizeError as e:
                 self.report(("guards", "mustAllow", index), ERROR, e.code, e.message, e.hint)
-        if allowlists is not None:
+        if allowlists is not None and not self.salvaged:  # a cut-out part may admit it
             self.lockout(must, allowlists, addresses)
         return Guards(
             must_allow=tuple(str(net) for net, _ in must),

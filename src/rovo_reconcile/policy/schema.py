@@ -11,13 +11,14 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from rovo_reconcile.policy.problems import ERROR, Problem
+from rovo_reconcile.policy.salvage import Invalid
 from rovo_reconcile.policy.yaml_source import DataPath, SourceDocument
 
 if TYPE_CHECKING:
     from jsonschema import ValidationError
     from jsonschema.protocols import Validator
 
-__all__ = ["describe_path", "schema_problems", "schema_text"]
+__all__ = ["describe_path", "invalid_parts", "schema_problems", "schema_text"]
 
 
 def schema_text() -> str:
@@ -55,6 +56,19 @@ def schema_problems(doc: SourceDocument) -> list[Problem]:
     for error in _relevant(_validator().iter_errors(doc.data)):
         problems.update(_translate(error, doc))
     return sorted(problems)
+
+
+def invalid_parts(doc: SourceDocument) -> list[Invalid]:
+    """Where the schema refuses `doc`, for `salvage` (only asked of an invalid document)."""
+    parts = []
+    for error in _relevant(_validator().iter_errors(doc.data)):
+        unknown: tuple[str, ...] = ()
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            subschema: Any = error.schema
+            allowed = subschema.get("properties", {})
+            unknown = tuple(sorted(set(error.instance) - set(allowed)))
+        parts.append(Invalid(tuple(error.absolute_path), unknown))
+    return parts
 
 
 _Check = Callable[[Any], bool]

@@ -69,7 +69,9 @@ class SourceDocument:
         """Position of the node at `path` (its key with key=True), else of its nearest ancestor."""
         for end in range(len(path), -1, -1):
             prefix = path[:end]
-            table = self.keys if key and end == len(path) else self.values
+            # A list item has no key: its own position stands for it.
+            at_key = key and end == len(path) and bool(path) and isinstance(path[-1], str)
+            table = self.keys if at_key else self.values
             if prefix in table:
                 return table[prefix]
         return Mark(1, 1)
