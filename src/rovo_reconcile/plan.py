@@ -45,6 +45,7 @@ __all__ = [
     "Plan",
     "Refusal",
     "Resource",
+    "Unmanaged",
     "admitted",
     "allowlist_effect",
     "allowlist_value",
@@ -97,6 +98,19 @@ class Change:
 
 
 @dataclass(frozen=True)
+class Unmanaged:
+    """A live entry of an additive list that the policy does not list: left alone, reported."""
+
+    key: str
+    """The change key of the list: `mcp.domain:<pattern>` or `ip_allowlist:<name>`."""
+    value: str
+    """The pattern or address."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": self.key, "value": self.value}
+
+
+@dataclass(frozen=True)
 class Refusal:
     """A safety guard's no: apply refuses the org unless `forceable` and `--force`."""
 
@@ -123,6 +137,8 @@ class OrgPlan:
     """The policy's informational `org.name`, shown beside the id."""
     refusals: tuple[Refusal, ...] = ()
     """What the safety guards say about applying these changes to the live state planned from."""
+    unmanaged: tuple[Unmanaged, ...] = ()
+    """Live entries of additive lists that the policy does not list (never deleted)."""
 
     @property
     def empty(self) -> bool:
@@ -209,10 +225,14 @@ def state_value(policy: OrgPolicy) -> dict[str, Any]:
             if mcp.domains is not None
             else None,
         }
+        if mcp.ownership == "additive":
+            value["mcp"]["ownership"] = "additive"
     if policy.ip_allowlists is not None:
         value["ipAllowlists"] = sorted(
             (allowlist_value(a) for a in policy.ip_allowlists), key=lambda a: str(a["name"])
         )
+        if additive := sorted(a.name for a in policy.ip_allowlists if a.ownership == "additive"):
+            value["additiveAllowlists"] = additive
     return value
 
 
@@ -220,6 +240,7 @@ def policy_from_state(value: Mapping[str, Any], guards: Guards | None = None) ->
     """The inverse of `state_value` (notes and expiries are not part of it)."""
     mcp = value.get("mcp")
     lists = value.get("ipAllowlists")
+    additive = set(value.get("additiveAllowlists", ()))
     return OrgPolicy(
         org=Org(id=value["org"]),
         mcp=None
@@ -230,6 +251,7 @@ def policy_from_state(value: Mapping[str, Any], guards: Guards | None = None) ->
             domains=None
             if mcp["domains"] is None
             else tuple(DomainEntry(pattern=d) for d in mcp["domains"]),
+            ownership=mcp.get("ownership", "authoritative"),
         ),
         ip_allowlists=None
         if lists is None
@@ -240,6 +262,7 @@ def policy_from_state(value: Mapping[str, Any], guards: Guards | None = None) ->
                 apps=tuple(a["apps"]),
                 allow_mobile_bypass=a["allowMobileBypass"],
                 addresses=tuple(AddressEntry(address=x) for x in a["addresses"]),
+                ownership="additive" if a["name"] in additive else "authoritative",
             )
             for a in lists
         ),
@@ -323,14 +346,18 @@ def make_plan(
 ) -> OrgPlan:
     """Every change that turns `live` into `desired`, in one fixed order.
 
-    `sources` maps change keys to the `file:line` of their desired value.
+    `sources` maps change keys to the `file:line` of their desired value. An additive list
+    keeps the live entries the policy does not list: they become `unmanaged`, never deletes.
     """
     where = sources or {}
     changes: list[Change] = []
+    unmanaged: list[Unmanaged] = []
     if desired.mcp is not None:
-        changes.extend(_mcp_changes(desired.mcp, live.mcp or McpSettings(), where))
+        changes.extend(_mcp_changes(desired.mcp, live.mcp or McpSettings(), where, unmanaged))
     if desired.ip_allowlists is not None:
-        changes.extend(_allowlist_changes(desired.ip_allowlists, live.ip_allowlists or (), where))
+        changes.extend(
+            _allowlist_changes(desired.ip_allowlists, live.ip_allowlists or (), where, unmanaged)
+        )
     return OrgPlan(
         org_id=desired.org.id,
         live_fingerprint=fingerprint(state_value(live)),
@@ -339,11 +366,12 @@ def make_plan(
         guards=desired.guards,
         notes=notes,
         desired=state_value(desired),
+        unmanaged=tuple(sorted(unmanaged, key=lambda u: (u.key, u.value))),
     )
 
 
 def _mcp_changes(
-    desired: McpSettings, live: McpSettings, where: Mapping[str, str]
+    desired: McpSettings, live: McpSettings, where: Mapping[str, str], unmanaged: list[Unmanaged]
 ) -> Iterable[Change]:
     want = desired.allow_atlassian_supported_domains
     have = live.allow_atlassian_supported_domains
@@ -370,6 +398,9 @@ def _mcp_changes(
         for pattern in sorted(wanted - present):
             key = domain_key(pattern)
             yield Change("create", "mcp.domain", key, None, pattern, "widens", where.get(key))
+        if desired.ownership == "additive":
+            unmanaged.extend(Unmanaged(domain_key(p), p) for p in present - wanted)
+            return
         for pattern in sorted(present - wanted):
             source = where.get("mcp.domain")
             yield Change(
@@ -378,10 +409,20 @@ def _mcp_changes(
 
 
 def _allowlist_changes(
-    desired: tuple[IpAllowlist, ...], live: tuple[IpAllowlist, ...], where: Mapping[str, str]
+    desired: tuple[IpAllowlist, ...],
+    live: tuple[IpAllowlist, ...],
+    where: Mapping[str, str],
+    unmanaged: list[Unmanaged],
 ) -> Iterable[Change]:
     wanted = {a.name: allowlist_value(a) for a in desired}
     present = {a.name: allowlist_value(a) for a in live}
+    for allowlist in desired:
+        if allowlist.ownership == "additive" and allowlist.name in present:
+            want, have = wanted[allowlist.name], present[allowlist.name]["addresses"]
+            extra = set(have) - set(want["addresses"])
+            key = allowlist_key(allowlist.name)
+            unmanaged.extend(Unmanaged(key, address) for address in extra)
+            want["addresses"] = sorted({*want["addresses"], *extra}, key=_address_order)
     coverage = _Coverage(present.values())  # once for all changes: each `before` is in it
     for name in sorted(wanted.keys() | present.keys()):
         key = allowlist_key(name)

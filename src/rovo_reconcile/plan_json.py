@@ -12,7 +12,7 @@ from typing import Any
 
 from rovo_reconcile import __version__
 from rovo_reconcile.errors import UsageError
-from rovo_reconcile.plan import Change, OrgPlan, Plan, Refusal, policy_from_state
+from rovo_reconcile.plan import Change, OrgPlan, Plan, Refusal, Unmanaged, policy_from_state
 from rovo_reconcile.policy.model import Guards
 from rovo_reconcile.policy.normalize import normalize_address
 
@@ -55,7 +55,7 @@ def _org_data(org: OrgPlan) -> dict[str, Any]:
         "refusals": [refusal.to_json() for refusal in org.refusals],
         "changes": [change.to_json() for change in org.changes],
         "summary": org.summary(),
-    }
+    } | ({"unmanaged": [u.to_json() for u in org.unmanaged]} if org.unmanaged else {})
 
 
 def dump_plan(plan: Plan) -> str:
@@ -150,5 +150,8 @@ def _org_from(data: dict[str, Any]) -> OrgPlan:
         org_name=data.get("org_name"),
         refusals=tuple(
             Refusal(str(r["message"]), bool(r["forceable"])) for r in data.get("refusals") or ()
+        ),
+        unmanaged=tuple(
+            Unmanaged(str(u["key"]), str(u["value"])) for u in data.get("unmanaged") or ()
         ),
     )

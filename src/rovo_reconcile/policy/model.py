@@ -26,12 +26,16 @@ __all__ = [
     "McpSettings",
     "Org",
     "OrgPolicy",
+    "Ownership",
     "allowlist_key",
     "domain_key",
     "setting_key",
 ]
 
 App = Literal["jira", "jsm", "confluence", "compass", "rovo"]
+Ownership = Literal["authoritative", "additive"]
+"""Of a list: authoritative removes live entries the policy does not list; additive leaves
+them alone and reports them as unmanaged."""
 APPS: tuple[App, ...] = ("jira", "jsm", "confluence", "compass", "rovo")
 DEFAULT_MAX_DELETE_PERCENT = 30
 
@@ -56,6 +60,8 @@ class McpSettings(_Frozen):
     allow_atlassian_supported_domains: bool | None = None
     domains: tuple[DomainEntry, ...] | None = None
     authentication: Authentication | None = None
+    ownership: Ownership = "authoritative"
+    """Of `domains`."""
 
 
 class AddressEntry(_Frozen):
@@ -70,6 +76,8 @@ class IpAllowlist(_Frozen):
     apps: tuple[App, ...]
     allow_mobile_bypass: bool = False
     addresses: tuple[AddressEntry, ...]
+    ownership: Ownership = "authoritative"
+    """Of `addresses`."""
 
 
 class Guards(_Frozen):

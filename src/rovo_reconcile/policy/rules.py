@@ -157,6 +157,7 @@ class _Checker:
             allow_atlassian_supported_domains=allow_supported,
             domains=domains,
             authentication=Authentication(api_token=api_token) if auth is not None else None,
+            ownership=raw.get("ownership", "authoritative"),
         )
 
     def domains(self, raw: list[Any]) -> tuple[DomainEntry, ...]:
@@ -299,6 +300,7 @@ class _Checker:
                     apps=apps,
                     allow_mobile_bypass=item.get("allowMobileBypass", False),
                     addresses=entries,
+                    ownership=item.get("ownership", "authoritative"),
                 )
             )
         return tuple(lists), all_addresses

@@ -38,7 +38,7 @@ from rovo_reconcile.policy.model import (
     setting_key,
 )
 from rovo_reconcile.render.plan_markdown import DEFAULT_LIMIT, code_span, md_inline, md_text
-from rovo_reconcile.render.plan_text import count_phrase, identity, quoted, shown
+from rovo_reconcile.render.plan_text import count_phrase, identity, quoted, shown, unmanaged_text
 
 __all__ = [
     "FORMATS",
@@ -492,6 +492,7 @@ class _Report:
                     "live has changed since"
                 )
         lines.extend(f"  note: {shown(note)}" for note in org.notes)
+        lines.extend(f"  {shown(unmanaged_text(u))}" for u in org.unmanaged)
         return lines
 
     # -------------------------------------------------------------- json
@@ -544,6 +545,9 @@ class _Report:
                 "errors": self.summary.errors,
             },
         }
+        unmanaged = [{"org": o.org_id, **u.to_json()} for o in self.plan.orgs for u in o.unmanaged]
+        if unmanaged:  # additive lists only: reports without them stay as they were
+            data["unmanaged"] = unmanaged
         return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
     # -------------------------------------------------------------- markdown
@@ -629,6 +633,11 @@ class _Report:
 
     def md_notes(self) -> list[str]:
         rows = [f"- {code_span(o.org_id)}: {md_inline(n)}" for o in self.plan.orgs for n in o.notes]
+        rows += [
+            f"- {code_span(o.org_id)}: {md_inline(unmanaged_text(u))}"
+            for o in self.plan.orgs
+            for u in o.unmanaged
+        ]
         return ["### Notes", "", *rows, ""] if rows else []
 
     def md_unused(self) -> list[str]:

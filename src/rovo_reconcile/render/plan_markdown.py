@@ -34,6 +34,7 @@ from rovo_reconcile.render.plan_text import (
     count_phrase,
     refusal_text,
     shown,
+    unmanaged_text,
 )
 
 __all__ = [
@@ -330,6 +331,8 @@ def _diff_lines(org: OrgPlan, reverts: Reverts | None) -> Iterable[str]:
             yield f"    note: {shown(note)}"
     for note in org.notes:
         yield f"note: {shown(note)}"
+    for entry in org.unmanaged:
+        yield shown(unmanaged_text(entry))
     for refusal in org.refusals:
         yield shown(refusal_text(refusal))
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from rovo_reconcile.clickpath import click_path
-from rovo_reconcile.plan import Change, OrgPlan, Plan, Refusal
+from rovo_reconcile.plan import Change, OrgPlan, Plan, Refusal, Unmanaged
 
 __all__ = [
     "SYMBOLS",
@@ -34,6 +34,7 @@ __all__ = [
     "render_plan_text",
     "shown",
     "summary_line",
+    "unmanaged_text",
 ]
 
 SYMBOLS: Mapping[str, str] = {"create": "+", "update": "~", "delete": "-"}
@@ -199,6 +200,13 @@ def render_plan_text(plan: Plan, *, color: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
+def unmanaged_text(entry: Unmanaged) -> str:
+    """`unmanaged: 192.0.2.9/32 in allowlist 'Office' (additive: left alone)`."""
+    resource, _, name = entry.key.partition(":")
+    where = "the MCP domains" if resource == "mcp.domain" else f"allowlist {name!r}"
+    return f"unmanaged: {entry.value} in {where} (additive: left alone)"
+
+
 def refusal_text(refusal: Refusal) -> str:
     """`apply will refuse: ... (--force overrides)`, the words every renderer uses."""
     override = " (--force overrides)" if refusal.forceable else ""
@@ -224,6 +232,7 @@ def _org_lines(org: OrgPlan, paint: _Paint) -> list[str]:
             lines.append("      " + _paint_marker(detail, paint))
         lines.extend(f"      note: {shown(note)}" for note in change.notes)
     lines.extend(f"  note: {shown(note)}" for note in org.notes)
+    lines.extend(f"  {shown(unmanaged_text(u))}" for u in org.unmanaged)
     lines.extend(f"  {paint('error', shown(refusal_text(r)))}" for r in org.refusals)
     return lines
 
