@@ -251,7 +251,7 @@ def policy_from_state(value: Mapping[str, Any], guards: Guards | None = None) ->
             domains=None
             if mcp["domains"] is None
             else tuple(DomainEntry(pattern=d) for d in mcp["domains"]),
-            ownership=mcp.get("ownership", "authoritative"),
+            ownership=mcp.get("ownership"),
         ),
         ip_allowlists=None
         if lists is None
@@ -262,7 +262,7 @@ def policy_from_state(value: Mapping[str, Any], guards: Guards | None = None) ->
                 apps=tuple(a["apps"]),
                 allow_mobile_bypass=a["allowMobileBypass"],
                 addresses=tuple(AddressEntry(address=x) for x in a["addresses"]),
-                ownership="additive" if a["name"] in additive else "authoritative",
+                ownership="additive" if a["name"] in additive else None,
             )
             for a in lists
         ),

@@ -133,7 +133,7 @@ def plan_from_live(
             desired = desired.model_copy(update={"mcp": None})
         desired, absent = _apps_the_org_has(desired, result)
         notes += absent
-        sources = {key: f"{loaded.file}:{mark.line}" for key, mark in loaded.sources.items()}
+        sources = {key: where for key in loaded.sources if (where := loaded.where(key))}
         planned = make_plan(desired, result.state, sources, file=loaded.file, notes=notes)
         orgs.append(
             replace(

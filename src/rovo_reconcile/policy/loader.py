@@ -9,13 +9,14 @@ from __future__ import annotations
 import gc
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import TypeVar
 
 from rovo_reconcile.errors import UsageError
 from rovo_reconcile.policy.files import special_kind
+from rovo_reconcile.policy.layering import Layer, baseline_problems, resolve
 from rovo_reconcile.policy.model import OrgPolicy
 from rovo_reconcile.policy.problems import ERROR, WARNING, Mark, Problem
 from rovo_reconcile.policy.rules import check_policy
@@ -36,7 +37,14 @@ class LoadedPolicy:
     policy: OrgPolicy
     source: SourceDocument
     sources: dict[str, Mark]
-    """Where each change key is defined in `file`."""
+    """Where each change key is defined: in `file`, or in the file `origins` names for it."""
+    origins: dict[str, str] = field(default_factory=dict)
+    """Change key -> the baseline file that defines it (keys not here are in `file`)."""
+
+    def where(self, key: str) -> str | None:
+        """`file:line` of the value behind a change key, in this file or a baseline."""
+        mark = self.sources.get(key)
+        return None if mark is None else f"{self.origins.get(key, self.file)}:{mark.line}"
 
 
 @dataclass
@@ -111,18 +119,29 @@ def _paused_gc(items: Iterator[_T]) -> Iterator[_T]:
 
 
 def load_policies(paths: Iterable[str], today: date) -> PolicySet:
-    """Load and check every policy as of `today` (expiry dates are compared with it)."""
+    """Load and check every policy as of `today` (expiry dates are compared with it).
+
+    Baselines (`kind: Baseline`) are checked but never returned as policies; an org file
+    that `extends` one comes back merged over its chain (policy/layering.py)."""
     result = PolicySet()
     orgs: dict[str, LoadedPolicy] = {}
     files = find_policy_files(paths)
     result.files.extend(str(path) for path in files)
+    checked = _Checked(today, result.problems)
     # Checked one after the other: worker processes were measured slower on 2 cores, since
     # sending each checked policy back (models and source marks, about 130 KB pickled for a
     # 20 KB file) costs more than the second core saves (bench/README.md, "validate").
-    for problems, loaded in _paused_gc(_check_file(path, today) for path in files):
-        result.problems.extend(problems)
-        if loaded is None:
+    for loaded in _paused_gc(checked.check(path) for path in dict.fromkeys(files)):
+        if loaded is None or _kind(loaded) == "Baseline":
             continue
+        if "extends" in loaded.source.data:
+            layered = resolve(checked.layer(loaded), checked.layer_at, today)
+            result.problems.extend(layered.problems)
+            if any(p.severity == ERROR for p in layered.problems):
+                continue
+            loaded = replace(
+                loaded, policy=layered.policy, sources=layered.sources, origins=layered.origins
+            )
         policy = loaded.policy
         first = orgs.setdefault(policy.org.id, loaded)
         if first is not loaded:
@@ -143,9 +162,53 @@ def load_policies(paths: Iterable[str], today: date) -> PolicySet:
     return result
 
 
-def _check_file(path: Path, today: date) -> tuple[list[Problem], LoadedPolicy | None]:
+def _kind(loaded: LoadedPolicy) -> object:
+    data = loaded.source.data
+    return data.get("kind") if isinstance(data, dict) else None
+
+
+class _Checked:
+    """Each file checked once, whether named on the command line or reached by `extends`;
+    its problems reported once."""
+
+    def __init__(self, today: date, problems: list[Problem]) -> None:
+        self.today = today
+        self.problems = problems
+        self.done: dict[Path, LoadedPolicy | None] = {}
+
+    def check(self, path: Path, display: str | None = None) -> LoadedPolicy | None:
+        """The file's policy, None when it has errors."""
+        key = path.resolve()
+        if key in self.done:
+            return self.done[key]
+        found, loaded = _check_file(path, self.today, display)
+        if loaded is not None and _kind(loaded) == "Baseline":
+            found = found + baseline_problems(self.layer(loaded))
+            if any(p.severity == ERROR for p in found):
+                loaded = None
+        self.problems.extend(found)
+        self.done[key] = loaded
+        return loaded
+
+    def layer(self, loaded: LoadedPolicy) -> Layer:
+        path = Path(loaded.file).resolve()
+        return Layer(loaded.file, path, loaded.policy, loaded.source, loaded.sources)
+
+    def layer_at(self, path: Path) -> tuple[Layer | None, bool]:
+        """For `resolve`: the checked baseline at `path`, and whether it could be read."""
+        if path not in self.done:
+            if not path.is_file():
+                return None, False
+            self.check(path, os.path.relpath(path))
+        loaded = self.done[path]
+        return (None if loaded is None else self.layer(loaded)), True
+
+
+def _check_file(
+    path: Path, today: date, display: str | None = None
+) -> tuple[list[Problem], LoadedPolicy | None]:
     """One file's problems, and its policy when it has no error."""
-    file = str(path)
+    file = display or str(path)
     if (refused := _not_a_regular_file(path, file)) is not None:
         return [refused], None
     try:

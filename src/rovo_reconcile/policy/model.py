@@ -60,8 +60,8 @@ class McpSettings(_Frozen):
     allow_atlassian_supported_domains: bool | None = None
     domains: tuple[DomainEntry, ...] | None = None
     authentication: Authentication | None = None
-    ownership: Ownership = "authoritative"
-    """Of `domains`."""
+    ownership: Ownership | None = None
+    """Of `domains`; None is authoritative, as the policy did not say."""
 
 
 class AddressEntry(_Frozen):
@@ -76,8 +76,8 @@ class IpAllowlist(_Frozen):
     apps: tuple[App, ...]
     allow_mobile_bypass: bool = False
     addresses: tuple[AddressEntry, ...]
-    ownership: Ownership = "authoritative"
-    """Of `addresses`."""
+    ownership: Ownership | None = None
+    """Of `addresses`; None is authoritative, as the policy did not say."""
 
 
 class Guards(_Frozen):

@@ -76,6 +76,8 @@ def check_policy(doc: SourceDocument, today: date, *, salvaged: bool = False) ->
 
     A `salvaged` document (policy/salvage.py) had parts the schema refused cut out: its items
     marked SKIPPED are passed over, checks of the whole are not made, and no model comes back.
+    A layer (a Baseline, or a file that extends one) is not the whole either: the checks of
+    the whole are made on the merged policy (policy/layering.py).
     """
     checker = _Checker(doc, today, salvaged)
     policy = checker.run()
@@ -88,6 +90,10 @@ class _Checker:
         self.doc = doc
         self.today = today
         self.salvaged = salvaged
+        data = doc.data if isinstance(doc.data, dict) else {}
+        self.whole = not salvaged and data.get("kind") != "Baseline" and "extends" not in data
+        """Whether this document is all there is: the lockout guard and the checks of an
+        allowlist's addresses taken together are made only then."""
         self.problems: list[Problem] = []
         self.sources: dict[str, Mark] = {}
 
@@ -120,8 +126,9 @@ class _Checker:
             allowlists, addresses = self.allowlists(data["ipAllowlists"])
             self.define("ip_allowlist", ("ipAllowlists",), at_key=True)
         guards = self.guards(data.get("guards", {}), allowlists, addresses)
+        org = data.get("org") or {}  # a Baseline has none
         return OrgPolicy(
-            org=Org(id=data["org"]["id"], name=data["org"].get("name")),
+            org=Org(id=org.get("id", ""), name=org.get("name")),
             mcp=mcp,
             ip_allowlists=allowlists,
             guards=guards,
@@ -157,7 +164,7 @@ class _Checker:
             allow_atlassian_supported_domains=allow_supported,
             domains=domains,
             authentication=Authentication(api_token=api_token) if auth is not None else None,
-            ownership=raw.get("ownership", "authoritative"),
+            ownership=raw.get("ownership"),
         )
 
     def domains(self, raw: list[Any]) -> tuple[DomainEntry, ...]:
@@ -256,7 +263,7 @@ class _Checker:
             addresses, entries = self.addresses(item["addresses"], (*base, "addresses"))
             if (
                 item["enabled"]
-                and not self.salvaged  # a cut-out address may be the one not expired
+                and self.whole  # a cut-out or inherited address may be one not expired
                 and item["addresses"]
                 and addresses
                 and all(a.expired for a in addresses)
@@ -270,7 +277,7 @@ class _Checker:
                     "renew an expiry date, add addresses, or set enabled: false",
                     key=True,
                 )
-            if item["enabled"] and not item["addresses"]:
+            if item["enabled"] and self.whole and not item["addresses"]:
                 self.report(
                     (*base, "addresses"),
                     ERROR,
@@ -300,7 +307,7 @@ class _Checker:
                     apps=apps,
                     allow_mobile_bypass=item.get("allowMobileBypass", False),
                     addresses=entries,
-                    ownership=item.get("ownership", "authoritative"),
+                    ownership=item.get("ownership"),
                 )
             )
         return tuple(lists), all_addresses
@@ -429,7 +436,7 @@ class _Checker:
                 must.append((address_network(text), ("guards", "mustAllow", index)))
             except NormalizeError as e:
                 self.report(("guards", "mustAllow", index), ERROR, e.code, e.message, e.hint)
-        if allowlists is not None and not self.salvaged:  # a cut-out part may admit it
+        if allowlists is not None and self.whole:  # a cut-out or inherited part may admit it
             self.lockout(must, allowlists, addresses)
         return Guards(
             must_allow=tuple(str(net) for net, _ in must),

@@ -185,6 +185,23 @@ def _items(expected: Any, schema: Any, root: Any, validator: Any) -> _Check:
     return lambda value: not isinstance(value, list) or all(sub(item) for item in value)
 
 
+def _if(expected: Any, schema: Any, root: Any, validator: Any) -> _Check:
+    condition = _compile(expected, root, validator)
+    then = _compile(schema.get("then", True), root, validator)
+    otherwise = _compile(schema.get("else", True), root, validator)
+    return lambda value: then(value) if condition(value) else otherwise(value)
+
+
+def _not(expected: Any, schema: Any, root: Any, validator: Any) -> _Check:
+    sub = _compile(expected, root, validator)
+    return lambda value: not sub(value)
+
+
+def _with_if(expected: Any, schema: Any, root: Any, validator: Any) -> _Check:
+    """`then` and `else` alone mean nothing: `if` checks them."""
+    return lambda value: True
+
+
 def _one_of(expected: Any, schema: Any, root: Any, validator: Any) -> _Check:
     subs = [_compile(sub, root, validator) for sub in expected]
     return lambda value: sum(1 for sub in subs if sub(value)) == 1
@@ -251,6 +268,10 @@ _KEYWORDS: dict[str, Callable[[Any, Any, Any, Any], _Check]] = {
     "required": _required,
     "items": _items,
     "oneOf": _one_of,
+    "if": _if,
+    "not": _not,
+    "then": _with_if,
+    "else": _with_if,
     "$ref": _ref,
     "pattern": _pattern,
     "format": _format,
@@ -318,6 +339,13 @@ def _translate(error: ValidationError, doc: SourceDocument) -> list[Problem]:
         if expected == "integer" and isinstance(instance, str):
             hint = "write the number without quotes"
         return [at(f"{where} must be {words}, not {_value_words(instance)}", hint)]
+    if kind == "not":  # the schema forbids a key for one kind of document
+        doc_kind = doc.data.get("kind") if isinstance(doc.data, dict) else None
+        if path == ("org",):
+            hint = "a baseline is shared by many orgs: move org into each org file that extends it"
+        else:
+            hint = "only a kind: Baseline file may lock keys; move them into the baseline"
+        return [at(f"{where} is not allowed in a file of kind {doc_kind}", hint, key=True)]
     if kind == "const":
         return [at(f"{where} must be {expected!r}, not {_value_words(instance)}")]
     if kind == "enum":
