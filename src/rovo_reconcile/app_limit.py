@@ -23,6 +23,7 @@ __all__ = [
     "LIMIT_WORDS",
     "MAX_ENTRIES_PER_APP",
     "entries_per_app",
+    "export_refusal",
     "grown_past_limit",
     "over_limit",
 ]
@@ -67,3 +68,19 @@ def grown_past_limit(before: Mapping[str, int], after: Mapping[str, int]) -> dic
         for app, n in sorted(after.items())
         if n > MAX_ENTRIES_PER_APP and n > before.get(app, 0)
     }
+
+
+def export_refusal(allowlists: Iterable[Mapping[str, Any]]) -> str | None:
+    """Why live allowlists cannot be exported as a policy (one `validate` would reject for
+    `allowlist.app-limit`), or None. Only the apps a policy would list count: an app the
+    export leaves out (partly attached) cannot make the policy invalid."""
+    over = over_limit(entries_per_app(allowlists))
+    if not over:
+        return None
+    apps = ", ".join(f"{app} ({count})" for app, count in over.items())
+    return (
+        f"the live allowlists covering {apps} hold more than {MAX_ENTRIES_PER_APP} entries; "
+        f"{LIMIT_WORDS}, so a policy holding them would not validate (allowlist.app-limit) and "
+        "none was written. Merge addresses into wider blocks or remove some in Atlassian "
+        "Administration, then export again"
+    )

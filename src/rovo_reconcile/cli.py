@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from contextlib import AbstractContextManager
     from pathlib import Path
 
+    from rovo_reconcile.api.live import LiveOrg
     from rovo_reconcile.apply import ApplyResult
     from rovo_reconcile.plan import Plan
     from rovo_reconcile.progress import OrgProgress
@@ -201,8 +202,19 @@ def export(
     ambiguity = org.ambiguity()
     if ambiguity is not None:  # a policy names each allowlist once
         raise RovoError(f"cannot export org {org_id}: {ambiguity}")
+    _refuse_over_limit(org_id, org)
     click.echo(render_export(org, where.label), nl=False)
     return EXIT_OK
+
+
+def _refuse_over_limit(org_id: str, org: LiveOrg) -> None:
+    """An org past 500 entries per app would export as a policy `validate` rejects: say so."""
+    from rovo_reconcile.app_limit import export_refusal
+    from rovo_reconcile.plan import allowlist_value
+
+    why = export_refusal(allowlist_value(a) for a in org.state.ip_allowlists or ())
+    if why is not None:
+        raise RovoError(f"cannot export org {org_id}: {why}")
 
 
 def _use_color() -> bool:
