@@ -20,6 +20,7 @@ from rovo_reconcile.cli_options import (
     ack_option,
     load_ack_file,
     load_valid,
+    mcp_option,
     now_option,
     refuse_default_sandbox_in_ci,
     shard_option,
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
     from rovo_reconcile.api.live import LiveOrg
     from rovo_reconcile.apply import ApplyResult
+    from rovo_reconcile.mcp_state import McpMode
     from rovo_reconcile.plan import Plan
     from rovo_reconcile.progress import OrgProgress
 
@@ -273,6 +275,7 @@ def _write_atomically(path: str, text: str) -> None:
     is_flag=True,
     help="Judge the guards as apply --force would (the lockout guard still refuses).",
 )
+@mcp_option
 @now_option
 @shard_option
 def plan(
@@ -287,12 +290,15 @@ def plan(
     fmt: str,
     detailed_exitcode: bool,
     force: bool,
+    mcp_mode: McpMode,
     now: date | None,
     shard: str | None,
 ) -> int:
     """Show what apply would change (read-only: no write can leave the process).
 
     Exit 3 when apply would refuse (a safety guard); 1 when an org could not be planned.
+    MCP settings no API can read are listed as manual steps; --detailed-exitcode counts
+    only changes the API makes.
     """
     import asyncio
 
@@ -306,7 +312,13 @@ def plan(
     with _progress() as progress:
         run = asyncio.run(
             compute_plan(
-                where, policies, day, concurrency=concurrency, force=force, on_done=progress
+                where,
+                policies,
+                day,
+                concurrency=concurrency,
+                force=force,
+                on_done=progress,
+                mcp=mcp_mode,
             )
         )
     click.echo(_render_plan(run.plan, fmt), nl=False)
@@ -367,6 +379,7 @@ def _render_plan(the_plan: Plan, fmt: str) -> str:
     help="The apply report; json is stable, for machines (the plan then goes to stderr).",
 )
 @target_options
+@mcp_option
 @now_option
 @shard_option
 def apply(
@@ -383,6 +396,7 @@ def apply(
     sandbox_db: Path | None,
     concurrency: int,
     timeout: float,
+    mcp_mode: McpMode,
     now: date | None,
     shard: str | None,
 ) -> int:
@@ -424,13 +438,19 @@ def apply(
         with _progress() as progress:
             run = asyncio.run(
                 compute_plan(
-                    where, policies, day, concurrency=concurrency, force=force, on_done=progress
+                    where,
+                    policies,
+                    day,
+                    concurrency=concurrency,
+                    force=force,
+                    on_done=progress,
+                    mcp=mcp_mode,
                 )
             )
         the_plan = run.plan
         click.echo(_render_plan(the_plan, "text"), nl=False, err=fmt == "json")
         if the_plan.empty:
-            if fmt == "json":
+            if fmt == "json" or the_plan.manual[0]:  # manual MCP steps: never "nothing to do"
                 _echo_apply(result_without_writes(the_plan), fmt, journal)
             else:
                 click.echo("Apply: nothing to do; 0 writes sent.")
@@ -527,6 +547,7 @@ def _echo_apply(result: ApplyResult, fmt: str, journal: str) -> None:
     show_default=True,
 )
 @ack_option
+@mcp_option
 @now_option
 @shard_option
 def drift(
@@ -539,10 +560,14 @@ def drift(
     timeout: float,
     fmt: str,
     ack_file: str | None,
+    mcp_mode: McpMode,
     now: date | None,
     shard: str | None,
 ) -> int:
-    """Report where live differs from the policies (read-only). Exit 2 on drift."""
+    """Report where live differs from the policies (read-only). Exit 2 on drift.
+
+    MCP settings no API can read are reported as unverifiable, which is not drift (exit 0).
+    """
     import asyncio
 
     from rovo_reconcile.reconcile import compute_plan
@@ -555,7 +580,9 @@ def drift(
     where = resolve_target(target, api_url, api_key_file, sandbox_db, timeout=timeout)
     with _progress() as progress:
         run = asyncio.run(
-            compute_plan(where, policies, day, concurrency=concurrency, on_done=progress)
+            compute_plan(
+                where, policies, day, concurrency=concurrency, on_done=progress, mcp=mcp_mode
+            )
         )
     report = render_drift(
         run.plan, acks, day, fmt, color=fmt == "text" and _use_color(), sharded=shard is not None
