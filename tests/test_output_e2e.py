@@ -156,6 +156,8 @@ def test_apply_json_report(cli: CliRunner, examples: Path) -> None:
         "exit_code",
         "message",
         "converged",
+        "ip_allowlists_converged",
+        "mcp",
         "refusals",
         "notes",
         "outcomes",
@@ -172,7 +174,7 @@ def test_apply_json_report(cli: CliRunner, examples: Path) -> None:
         "exit_code": 0,
         "format_version": "1",
         "orgs": [],
-        "summary": {"applied": 0, "failed": 0, "skipped": 0},
+        "summary": {"applied": 0, "failed": 0, "skipped": 0, "manual_steps": 0},
         "target": report["target"],
         "writes": 0,
     }

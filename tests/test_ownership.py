@@ -135,7 +135,10 @@ def test_additive_through_the_cli_plan_apply_and_drift(cli: CliRunner, tmp_path:
     assert [c["action"] for c in org["changes"]] == ["create", "update"]
     assert org["unmanaged"] == [
         {"key": "ip_allowlist:Shared", "value": "198.51.100.7/32"},
-        {"key": "mcp.domain:https://theirs.example.com/**", "value": "https://theirs.example.com/**"},
+        {
+            "key": "mcp.domain:https://theirs.example.com/**",
+            "value": "https://theirs.example.com/**",
+        },
     ]
     text = cli("plan", str(policy)).stdout
     assert "unmanaged: 198.51.100.7/32 in allowlist 'Shared' (additive: left alone)" in text

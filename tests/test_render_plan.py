@@ -7,12 +7,14 @@ live states, so the snapshots show what users will see for real changes.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from syrupy.assertion import SnapshotAssertion
 
+from rovo_reconcile.mcp_state import McpState
 from rovo_reconcile.plan import OrgPlan, Plan, fingerprint, make_plan
 from rovo_reconcile.plan_json import dump_plan
 from rovo_reconcile.policy.model import (
@@ -129,15 +131,14 @@ def initech_failed() -> OrgPlan:
 
 
 def umbrella_notes() -> OrgPlan:
-    """No changes the API can make, but the MCP settings must be set by hand."""
+    """No changes the API can make, but the MCP settings must be set by hand (a 404)."""
     state = OrgPolicy(org=Org(id=UMBRELLA), ip_allowlists=(allowlist("HQ", "203.0.113.0/24"),))
-    notes = (
-        f"org {UMBRELLA}: the Rovo MCP settings API answered 404; MCP settings are left alone "
-        "and must be managed in Atlassian Administration",
-        "set by hand: Atlassian Administration > Apps > AI settings > Rovo MCP server: "
-        'deselect "Allow Atlassian supported domains"',
+    step = (
+        "Atlassian Administration > Apps > AI settings > Rovo MCP server: "
+        'deselect "Allow Atlassian supported domains"'
     )
-    return make_plan(state, state, file="policies/umbrella.yaml", notes=notes)
+    planned = make_plan(state, state, file="policies/umbrella.yaml")
+    return replace(planned, mcp=McpState("manual", "unavailable", (step,)))
 
 
 def hooli_unchanged() -> OrgPlan:
@@ -229,6 +230,7 @@ def test_text_plan_summary_counts(plan: Plan) -> None:
     last = render_plan_text(plan).splitlines()[-1]
     assert last == (
         "Plan: 2 to create, 4 to update, 2 to delete; 5 widen access. 1 org could not be planned."
+        " MCP: 1 manual step pending in 1 org."
     )
 
 

@@ -469,9 +469,10 @@ ipAllowlists:
             return await apply_policy(client, path, tmp_path)
 
     plan, result = asyncio.run(scenario())
-    assert any("by hand" in note for note in plan.orgs[0].notes)  # the plan knows
+    assert len(plan.orgs[0].manual_steps) == 2  # the plan knows
     report = render_apply(result)
-    assert "by hand" in report or "Atlassian Administration" in report, report
+    assert "IP allowlists converged; MCP: 2 manual steps pending" in report, report
+    assert "Atlassian Administration" in report, report
 
 
 @pytest.mark.parametrize(

@@ -69,6 +69,7 @@ from rovo_reconcile.lease import (
     lease_dir,
     org_lease,
 )
+from rovo_reconcile.mcp_state import McpMode, McpState
 from rovo_reconcile.plan import (
     Change,
     OrgPlan,
@@ -129,8 +130,39 @@ class OrgResult:
     live_changes: tuple[str, ...] = ()
     """For a stale plan: how live now differs from live as the plan saw it."""
     converged: bool | None = None
+    """Whether the re-read after the writes found live as the policy says, in every part
+    the API reaches (None when apply did not get that far or had nothing to write)."""
     notes: tuple[str, ...] = ()
-    """The plan's notes, such as MCP settings to set by hand: apply does not do those."""
+    """The plan's notes: apply does not act on those."""
+    mcp: McpState | None = None
+    """The plan's MCP state: manual steps pending mean the org is not converged, whatever
+    the API-managed part says (`fully_converged`)."""
+    manages_allowlists: bool = True
+    """The policy has an `ipAllowlists` section."""
+    allowlists_converged: bool | None = None
+    """The re-read after the writes found the IP allowlists as the policy says."""
+
+    @property
+    def manual_steps(self) -> tuple[str, ...]:
+        return self.mcp.manual_steps if self.mcp is not None and self.mcp.pending else ()
+
+    @property
+    def ip_allowlists_converged(self) -> bool | None:
+        """The IP allowlists match the policy: after the writes, or, when the plan had
+        nothing to write, as planned. None when the policy does not manage them or apply
+        could not tell (it stopped first)."""
+        if not self.manages_allowlists:
+            return None
+        if self.allowlists_converged is not None:
+            return self.allowlists_converged
+        if self.exit_code == EXIT_OK and not self.outcomes and self.message is None:
+            return True
+        return None
+
+    @property
+    def fully_converged(self) -> bool | None:
+        """`converged`, but never true while manual MCP steps are pending."""
+        return False if self.manual_steps else self.converged
 
 
 @dataclass
@@ -160,11 +192,18 @@ def result_without_writes(plan: Plan) -> ApplyResult:
                 exit_code=EXIT_ERROR if org.error is not None else EXIT_OK,
                 message=org.error,
                 notes=org.notes,
+                org_name=org.org_name,
+                mcp=org.mcp,
+                manages_allowlists=_manages_allowlists(org),
             )
             for org in plan.orgs
-            if org.error is not None or org.notes
+            if org.error is not None or org.notes or org.manual_steps
         ],
     )
+
+
+def _manages_allowlists(plan: OrgPlan) -> bool:
+    return plan.desired is None or "ipAllowlists" in plan.desired
 
 
 RECHECK_AFTER = 60.0
@@ -219,9 +258,16 @@ async def apply_plan(
     ]
     results = await asyncio.gather(*(_reported(run, len(runs), on_done) for run in runs))
     untouched = [  # nothing to write, but something the admin must hear, such as steps by hand
-        OrgResult(org.org_id, org.file, notes=org.notes, org_name=org.org_name)
+        OrgResult(
+            org.org_id,
+            org.file,
+            notes=org.notes,
+            org_name=org.org_name,
+            mcp=org.mcp,
+            manages_allowlists=_manages_allowlists(org),
+        )
         for org in plan.orgs
-        if not (org.changes or org.error) and org.notes
+        if not (org.changes or org.error) and (org.notes or org.manual_steps)
     ]
     orgs = sorted([*results, *untouched], key=lambda o: o.org_id)
     return ApplyResult(plan.target, orgs)
@@ -258,7 +304,18 @@ class _OrgRun:
         self.force = force
         self.journal = journal
         self.settle_timeout = settle_timeout
-        self.result = OrgResult(plan.org_id, plan.file, notes=plan.notes, org_name=plan.org_name)
+        self.result = OrgResult(
+            plan.org_id,
+            plan.file,
+            notes=plan.notes,
+            org_name=plan.org_name,
+            mcp=plan.mcp,
+            manages_allowlists=_manages_allowlists(plan),
+        )
+        self.mcp_mode: McpMode = (
+            "manual" if plan.mcp is not None and plan.mcp.live == "not-read" else "auto"
+        )
+        """As the plan read live: under `--mcp manual` the MCP endpoints are never called."""
         self.created: dict[str, str] = {}
         """Ids of the allowlists this run created, by name."""
         self.expected: dict[str, dict[str, Any]] = {}
@@ -273,7 +330,9 @@ class _OrgRun:
             return self.result
         try:
             with self.journal.lease(self.plan.org_id):
-                live = await read_org(self.client, self.urls.api_url, self.plan.org_id)
+                live = await read_org(
+                    self.client, self.urls.api_url, self.plan.org_id, mcp_mode=self.mcp_mode
+                )
                 if self._check_fresh(live):
                     self._check_guards(live)
                     await self._write_all(live, self._allowlist_steps(live))
@@ -319,7 +378,7 @@ class _OrgRun:
             self.result.outcomes.extend(
                 Outcome(c, "skipped", "already in place") for c in self.plan.changes
             )
-            self.result.converged = True
+            self.result.converged = self.result.allowlists_converged = True
             return False
         if fingerprint(state_value(live.state)) != self.plan.live_fingerprint:
             self.result.new_plan = fresh
@@ -742,13 +801,18 @@ class _OrgRun:
     # ------------------------------------------------------------------ after the writes
 
     async def _converge(self) -> None:
-        live = await read_org(self.client, self.urls.api_url, self.plan.org_id)
+        live = await read_org(
+            self.client, self.urls.api_url, self.plan.org_id, mcp_mode=self.mcp_mode
+        )
         desired = policy_from_state(
             self.plan.desired or {"org": self.plan.org_id}, self.plan.guards
         )
         remaining = make_plan(desired, live.state).changes
         duplicates = live.duplicate_names if desired.ip_allowlists is not None else ()
         self.result.converged = not remaining and not duplicates
+        self.result.allowlists_converged = not duplicates and not any(
+            c.resource == "ip_allowlist" for c in remaining
+        )
         if duplicates:
             names = ", ".join(repr(n) for n in duplicates)
             raise _Stop(

@@ -20,6 +20,7 @@ from rovo_reconcile.cli_options import (
     ack_option,
     load_ack_file,
     load_valid,
+    mcp_option,
     now_option,
     refuse_default_sandbox_in_ci,
     shard_option,
@@ -38,7 +39,9 @@ if TYPE_CHECKING:
     from contextlib import AbstractContextManager
     from pathlib import Path
 
+    from rovo_reconcile.api.live import LiveOrg
     from rovo_reconcile.apply import ApplyResult
+    from rovo_reconcile.mcp_state import McpMode
     from rovo_reconcile.plan import Plan
     from rovo_reconcile.progress import OrgProgress
 
@@ -201,8 +204,19 @@ def export(
     ambiguity = org.ambiguity()
     if ambiguity is not None:  # a policy names each allowlist once
         raise RovoError(f"cannot export org {org_id}: {ambiguity}")
+    _refuse_over_limit(org_id, org)
     click.echo(render_export(org, where.label), nl=False)
     return EXIT_OK
+
+
+def _refuse_over_limit(org_id: str, org: LiveOrg) -> None:
+    """An org past 500 entries per app would export as a policy `validate` rejects: say so."""
+    from rovo_reconcile.app_limit import export_refusal
+    from rovo_reconcile.plan import allowlist_value
+
+    why = export_refusal(allowlist_value(a) for a in org.state.ip_allowlists or ())
+    if why is not None:
+        raise RovoError(f"cannot export org {org_id}: {why}")
 
 
 def _use_color() -> bool:
@@ -261,6 +275,7 @@ def _write_atomically(path: str, text: str) -> None:
     is_flag=True,
     help="Judge the guards as apply --force would (the lockout guard still refuses).",
 )
+@mcp_option
 @now_option
 @shard_option
 def plan(
@@ -275,12 +290,15 @@ def plan(
     fmt: str,
     detailed_exitcode: bool,
     force: bool,
+    mcp_mode: McpMode,
     now: date | None,
     shard: str | None,
 ) -> int:
     """Show what apply would change (read-only: no write can leave the process).
 
     Exit 3 when apply would refuse (a safety guard); 1 when an org could not be planned.
+    MCP settings no API can read are listed as manual steps; --detailed-exitcode counts
+    only changes the API makes.
     """
     import asyncio
 
@@ -294,7 +312,13 @@ def plan(
     with _progress() as progress:
         run = asyncio.run(
             compute_plan(
-                where, policies, day, concurrency=concurrency, force=force, on_done=progress
+                where,
+                policies,
+                day,
+                concurrency=concurrency,
+                force=force,
+                on_done=progress,
+                mcp=mcp_mode,
             )
         )
     click.echo(_render_plan(run.plan, fmt), nl=False)
@@ -355,6 +379,7 @@ def _render_plan(the_plan: Plan, fmt: str) -> str:
     help="The apply report; json is stable, for machines (the plan then goes to stderr).",
 )
 @target_options
+@mcp_option
 @now_option
 @shard_option
 def apply(
@@ -371,6 +396,7 @@ def apply(
     sandbox_db: Path | None,
     concurrency: int,
     timeout: float,
+    mcp_mode: McpMode,
     now: date | None,
     shard: str | None,
 ) -> int:
@@ -412,13 +438,19 @@ def apply(
         with _progress() as progress:
             run = asyncio.run(
                 compute_plan(
-                    where, policies, day, concurrency=concurrency, force=force, on_done=progress
+                    where,
+                    policies,
+                    day,
+                    concurrency=concurrency,
+                    force=force,
+                    on_done=progress,
+                    mcp=mcp_mode,
                 )
             )
         the_plan = run.plan
         click.echo(_render_plan(the_plan, "text"), nl=False, err=fmt == "json")
         if the_plan.empty:
-            if fmt == "json":
+            if fmt == "json" or the_plan.manual[0]:  # manual MCP steps: never "nothing to do"
                 _echo_apply(result_without_writes(the_plan), fmt, journal)
             else:
                 click.echo("Apply: nothing to do; 0 writes sent.")
@@ -515,6 +547,7 @@ def _echo_apply(result: ApplyResult, fmt: str, journal: str) -> None:
     show_default=True,
 )
 @ack_option
+@mcp_option
 @now_option
 @shard_option
 def drift(
@@ -527,10 +560,14 @@ def drift(
     timeout: float,
     fmt: str,
     ack_file: str | None,
+    mcp_mode: McpMode,
     now: date | None,
     shard: str | None,
 ) -> int:
-    """Report where live differs from the policies (read-only). Exit 2 on drift."""
+    """Report where live differs from the policies (read-only). Exit 2 on drift.
+
+    MCP settings no API can read are reported as unverifiable, which is not drift (exit 0).
+    """
     import asyncio
 
     from rovo_reconcile.reconcile import compute_plan
@@ -543,7 +580,9 @@ def drift(
     where = resolve_target(target, api_url, api_key_file, sandbox_db, timeout=timeout)
     with _progress() as progress:
         run = asyncio.run(
-            compute_plan(where, policies, day, concurrency=concurrency, on_done=progress)
+            compute_plan(
+                where, policies, day, concurrency=concurrency, on_done=progress, mcp=mcp_mode
+            )
         )
     report = render_drift(
         run.plan, acks, day, fmt, color=fmt == "text" and _use_color(), sharded=shard is not None

@@ -20,6 +20,7 @@ __all__ = [
     "ack_option",
     "load_ack_file",
     "load_valid",
+    "mcp_option",
     "now_option",
     "refuse_default_sandbox_in_ci",
     "shard_option",
@@ -104,6 +105,19 @@ def target_options(command: F) -> F:
     for option in reversed(options):
         command = option(command)
     return command
+
+
+mcp_option = click.option(
+    "--mcp",
+    "mcp_mode",
+    type=click.Choice(["auto", "api", "manual"]),
+    default="auto",
+    show_default=True,
+    envvar="ROVO_RECONCILE_MCP",
+    help="The Rovo MCP settings API: auto calls it and takes a 404 as 'not readable, manual "
+    "steps'; api makes that 404 the org's error (exit 1); manual never calls it and lists "
+    "every MCP setting as a manual step [env: ROVO_RECONCILE_MCP].",
+)
 
 
 shard_option = click.option(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from rovo_reconcile.api.client import AdminClient
 from rovo_reconcile.api.live import LiveOrg, read_org
 from rovo_reconcile.errors import RovoError
+from rovo_reconcile.mcp_state import McpMode
 from rovo_reconcile.progress import OnOrgDone, OrgDone
 from rovo_reconcile.targets import Target, open_client
 
@@ -45,6 +46,7 @@ async def read_orgs(
     *,
     on_done: OnOrgDone | None = None,
     canonical: Mapping[str, Collection[str]] | None = None,
+    mcp: McpMode = "auto",
 ) -> dict[str, LiveOrg | RovoError]:
     """Read every org concurrently; `on_done` hears of each org as its read ends.
     `canonical` gives, per org, domain patterns known to be in normal form (`read_org`)."""
@@ -53,7 +55,7 @@ async def read_orgs(
         started = client.clock.monotonic()
         result: LiveOrg | RovoError
         try:
-            result = await read_org(client, api_url, org_id, (canonical or {}).get(org_id, ()))
+            result = await read_org(client, api_url, org_id, (canonical or {}).get(org_id, ()), mcp)
         except RovoError as e:
             result = e
         except Exception as e:  # a bug met in one org's answers must not stop the others
@@ -81,10 +83,11 @@ async def read_live(
     concurrency: int = 8,
     on_done: OnOrgDone | None = None,
     canonical: Mapping[str, Collection[str]] | None = None,
+    mcp: McpMode = "auto",
 ) -> LiveRead:
     """Read every org; read-only by construction (the transport refuses writes)."""
     async with open_client(target, read_only=True, concurrency=concurrency) as (client, counter):
         results = await read_orgs(
-            client, target.api_url, org_ids, on_done=on_done, canonical=canonical
+            client, target.api_url, org_ids, on_done=on_done, canonical=canonical, mcp=mcp
         )
         return LiveRead(results, counter.total)

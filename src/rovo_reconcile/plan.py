@@ -19,6 +19,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Any, Literal
 
+from rovo_reconcile.mcp_state import McpState
 from rovo_reconcile.policy.model import (
     APPS,
     SETTING_API_TOKEN,
@@ -139,11 +140,19 @@ class OrgPlan:
     """What the safety guards say about applying these changes to the live state planned from."""
     unmanaged: tuple[Unmanaged, ...] = ()
     """Live entries of additive lists that the policy does not list (never deleted)."""
+    mcp: McpState | None = None
+    """What could be checked of the org's MCP settings (`mcp_state`); None when the org could
+    not be read, or for a plan file written before this was recorded."""
 
     @property
     def empty(self) -> bool:
-        """Nothing to do: no change and no error."""
+        """Nothing to do through the API: no change and no error (manual MCP steps aside)."""
         return not self.changes and self.error is None
+
+    @property
+    def manual_steps(self) -> tuple[str, ...]:
+        """MCP settings to set by hand, pending because nothing could read them."""
+        return self.mcp.manual_steps if self.mcp is not None and self.mcp.pending else ()
 
     @property
     def title(self) -> str:
@@ -180,6 +189,12 @@ class Plan:
                 if org.changes
             ]
         )
+
+    @property
+    def manual(self) -> tuple[int, int]:
+        """(manual MCP steps pending, orgs they are in)."""
+        steps = [len(org.manual_steps) for org in self.orgs if org.manual_steps]
+        return sum(steps), len(steps)
 
     def summary(self) -> dict[str, int]:
         """Changes of every org counted by action and by effect."""

@@ -2,7 +2,10 @@
 
 Nothing time-dependent goes in, keys are sorted and separators fixed, so the
 same inputs give byte-identical files. Each org carries the desired state it
-was planned from, so `apply --plan` can re-plan against fresh live state.
+was planned from, so `apply --plan` can re-plan against fresh live state, and
+`mcp` (`mcp_state.McpState`: `status`, `live`, `manual_steps`), added within
+version 1: a file without it reads as before. Manual steps are not writes, so
+`changes_digest` does not cover them.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 
 from rovo_reconcile import __version__
 from rovo_reconcile.errors import UsageError
+from rovo_reconcile.mcp_state import McpState
 from rovo_reconcile.plan import Change, OrgPlan, Plan, Refusal, Unmanaged, policy_from_state
 from rovo_reconcile.policy.model import Guards
 from rovo_reconcile.policy.normalize import normalize_address
@@ -55,6 +59,7 @@ def _org_data(org: OrgPlan) -> dict[str, Any]:
         "refusals": [refusal.to_json() for refusal in org.refusals],
         "changes": [change.to_json() for change in org.changes],
         "summary": org.summary(),
+        "mcp": org.mcp.to_json() if org.mcp is not None else None,
     } | ({"unmanaged": [u.to_json() for u in org.unmanaged]} if org.unmanaged else {})
 
 
@@ -154,4 +159,5 @@ def _org_from(data: dict[str, Any]) -> OrgPlan:
         unmanaged=tuple(
             Unmanaged(str(u["key"]), str(u["value"])) for u in data.get("unmanaged") or ()
         ),
+        mcp=McpState.from_json(data.get("mcp")),
     )

@@ -23,6 +23,7 @@ from rovo_reconcile.errors import (
 )
 from rovo_reconcile.guards import check_guards
 from rovo_reconcile.live_state import read_live
+from rovo_reconcile.mcp_state import McpMode, manual_mcp
 from rovo_reconcile.plan import (
     OrgPlan,
     Plan,
@@ -127,10 +128,7 @@ def plan_from_live(
                 )
             )
             continue
-        notes = result.notes
-        if not result.mcp_available and desired.mcp is not None:
-            notes += tuple(f"set by hand: {step}" for step in manual_steps(desired.mcp))
-            desired = desired.model_copy(update={"mcp": None})
+        mcp, desired, notes = manual_mcp(desired, result.mcp_live, result.notes, manual_steps)
         desired, absent = _apps_the_org_has(desired, result)
         notes += absent
         sources = {key: where for key in loaded.sources if (where := loaded.where(key))}
@@ -142,6 +140,7 @@ def plan_from_live(
                 refusals=tuple(
                     r for r in apply_refusals(planned, result) if not (force and r.forceable)
                 ),
+                mcp=mcp,
             )
         )
     desired_hash = fingerprint([org.desired for org in orgs])
@@ -196,12 +195,14 @@ async def compute_plan(
     concurrency: int = 8,
     force: bool = False,
     on_done: OnOrgDone | None = None,
+    mcp: McpMode = "auto",
 ) -> PlanRun:
-    """Read every org (read-only) and plan it; `on_done` hears of each org read."""
+    """Read every org (read-only) and plan it; `on_done` hears of each org read; `mcp` is
+    `--mcp` (`mcp_state`)."""
     org_ids = [p.policy.org.id for p in policies]
     canonical = {p.policy.org.id: _policy_domains(p.policy) for p in policies}
     read = await read_live(
-        target, org_ids, concurrency=concurrency, on_done=on_done, canonical=canonical
+        target, org_ids, concurrency=concurrency, on_done=on_done, canonical=canonical, mcp=mcp
     )
     the_plan = plan_from_live(target.label, policies, read.results, today, force=force)
     return PlanRun(the_plan, read.results, read.requests)

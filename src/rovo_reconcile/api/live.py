@@ -10,7 +10,8 @@ made from it and nothing is written.
 
 The Rovo MCP endpoints are this project's own contract (Atlassian publishes no
 MCP admin API). Where an organization answers 404 on them, MCP is reported as
-unavailable and the rest still works.
+unavailable and the rest still works; `--mcp` (`mcp_state.McpMode`) can make that
+404 an error (`api`) or skip the endpoints altogether (`manual`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from rovo_reconcile.api.shapes import (
     parse,
 )
 from rovo_reconcile.errors import NormalizeError
+from rovo_reconcile.mcp_state import McpLive, McpMode, McpUnavailable, unavailable_note
 from rovo_reconcile.policy.model import (
     APPS,
     AddressEntry,
@@ -142,9 +144,15 @@ class LiveOrg:
     """Ids of further live spellings of one canonical pattern: removing it removes them all."""
     duplicate_names: tuple[str, ...] = ()
     """Names that more than one live allowlist carries: allowlists are managed by name."""
-    mcp_available: bool = True
+    mcp_live: McpLive = "read"
+    """How the MCP settings read went: `read`, `unavailable` (a 404) or `not-read` (`--mcp
+    manual`); unless `read`, `state.mcp` is None."""
     notes: tuple[str, ...] = ()
     """Things the reader noticed and the user should hear about (on stderr)."""
+
+    @property
+    def mcp_available(self) -> bool:
+        return self.mcp_live == "read"
 
     @property
     def kept_apps(self) -> dict[str, tuple[str, ...]]:
@@ -168,26 +176,31 @@ class LiveOrg:
 
 
 async def read_org(
-    client: AdminClient, api_url: str, org_id: str, canonical: Collection[str] = ()
+    client: AdminClient,
+    api_url: str,
+    org_id: str,
+    canonical: Collection[str] = (),
+    mcp_mode: McpMode = "auto",
 ) -> LiveOrg:
     """The org's live state. `canonical` holds domain patterns known to be in normal form
     (the policy's, as the loader normalised them): a live pattern equal to one of them is
-    its own normal form (normalisation is idempotent), so it is not normalised again."""
+    its own normal form (normalisation is idempotent), so it is not normalised again.
+    `mcp_mode` is `--mcp`: `manual` never calls the MCP endpoints, `api` makes their 404
+    this org's error (`McpUnavailable`)."""
     urls = Endpoints(api_url, org_id)
     notes: list[str] = []
     workspaces, policies, mcp = await asyncio.gather(
         _workspaces(client, urls),
         _collect(client.pages("GET", urls.policies, params={"type": "ip-allowlist"})),
-        _mcp(client, urls, notes, canonical),
+        _mcp(client, urls, notes, canonical, mcp_mode),
     )
     where = f"GET {_path(urls.policies)}"
     allowlists, details, duplicates = _allowlists(policies, workspaces, notes, where)
     settings, domain_ids, extra_domain_ids = mcp if mcp is not None else (None, {}, {})
-    if mcp is None:
-        notes.append(
-            f"org {org_id}: the Rovo MCP settings API answered 404; MCP settings are left alone "
-            "and must be managed in Atlassian Administration"
-        )
+    mcp_live: McpLive = "read" if mcp is not None else "not-read"
+    if mcp is None and mcp_mode != "manual":
+        mcp_live = "unavailable"
+        notes.append(unavailable_note(org_id))
     return LiveOrg(
         org_id=org_id,
         state=OrgPolicy(org=Org(id=org_id), mcp=settings, ip_allowlists=allowlists),
@@ -196,7 +209,7 @@ async def read_org(
         domain_ids=domain_ids,
         extra_domain_ids=extra_domain_ids,
         duplicate_names=duplicates,
-        mcp_available=mcp is not None,
+        mcp_live=mcp_live,
         notes=tuple(notes),
     )
 
@@ -341,8 +354,14 @@ def allowlist_from_policy(
 
 
 async def _mcp(
-    client: AdminClient, urls: Endpoints, notes: list[str], canonical: Collection[str] = ()
+    client: AdminClient,
+    urls: Endpoints,
+    notes: list[str],
+    canonical: Collection[str] = (),
+    mode: McpMode = "auto",
 ) -> tuple[McpSettings, dict[str, str], dict[str, tuple[str, ...]]] | None:
+    if mode == "manual":  # --mcp manual: the endpoints are never called
+        return None
     try:
         settings, domains = await asyncio.gather(
             client.get_json(urls.mcp_settings), _collect(client.pages("GET", urls.mcp_domains))
@@ -350,6 +369,12 @@ async def _mcp(
     except ApiNotFound as e:
         if e.code == "ADMIN-404-2":  # the organization itself is unknown: not an MCP matter
             raise
+        if mode == "api":
+            raise McpUnavailable(
+                f"org {urls.org_id}: the Rovo MCP settings API answered 404 ({e}), and --mcp "
+                "api says it must be there; use --mcp auto (or manual) to manage this org's "
+                "MCP settings by hand in Atlassian Administration"
+            ) from e
         return None
     attributes = parse(
         McpSettingsAnswer, settings, f"GET {_path(urls.mcp_settings)}"

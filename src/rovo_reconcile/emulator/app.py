@@ -7,7 +7,10 @@ endpoints, under `/admin/control/v1/orgs/{orgId}`:
 
 - policies (IP allowlists): Atlassian's Admin Control API shapes, as verified
   in `reference/atlassian-admin-api.md`; writes answer 202 and settle from
-  `applying` to `applied` (or `failed`) `settle_ms` after the write;
+  `applying` to `applied` (or `failed`) `settle_ms` after the write; a create or
+  replace that would give a workspace more than 500 entries over the allowlists
+  attached to it (disabled ones included, `app_limit`) answers 400 and writes
+  nothing, as Atlassian documents "500 IP addresses or network blocks per product";
 - `rovo-mcp/...`: **this project's own contract**. Atlassian publishes no API
   for the Rovo MCP server settings, so these endpoints are an invention of
   rovo-reconcile, not an emulation of anything Atlassian serves.
@@ -48,6 +51,7 @@ from rovo_reconcile.emulator.responses import Problem, application_error, json_r
 from rovo_reconcile.emulator.store import (
     DomainRecord,
     McpSettingsRecord,
+    OverLimit,
     Page,
     PolicyRecord,
     Store,
@@ -296,6 +300,11 @@ def _domain_json(domain: DomainRecord) -> dict[str, Any]:
     return {"id": domain.id, "type": "rovo-mcp-domain", "attributes": {"pattern": domain.pattern}}
 
 
+def _over_limit(error: OverLimit) -> Problem:
+    """Atlassian answers 400 to an allowlist write past the limit of entries per product."""
+    return bad_request(str(error))
+
+
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -372,7 +381,10 @@ class _Api:
         fields = parse_policy(await self._body(request))
         outcome = self.faults.apply_outcome()
         now = _now_ms()
-        policy = await self._run(lambda: self.store.create_policy(org_id, fields, now, outcome))
+        try:
+            policy = await self._run(lambda: self.store.create_policy(org_id, fields, now, outcome))
+        except OverLimit as e:
+            raise _over_limit(e) from e
         return json_response({"data": _policy_json(policy, now, self.options.settle_ms)}, 202)
 
     async def get_policy(self, request: Request) -> Response:
@@ -389,9 +401,12 @@ class _Api:
         fields = parse_policy(await self._body(request), path_id=policy_id)
         outcome = self.faults.apply_outcome()
         now = _now_ms()
-        policy = await self._run(
-            lambda: self.store.replace_policy(org_id, policy_id, fields, now, outcome)
-        )
+        try:
+            policy = await self._run(
+                lambda: self.store.replace_policy(org_id, policy_id, fields, now, outcome)
+            )
+        except OverLimit as e:
+            raise _over_limit(e) from e
         if policy is None:
             raise self._policy_not_found(policy_id)
         return json_response({"data": _policy_json(policy, now, self.options.settle_ms)}, 202)

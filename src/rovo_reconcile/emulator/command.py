@@ -1,7 +1,12 @@
 """`rovo-reconcile emulator serve`: the emulator on a real loopback socket.
 
-Only click and the standard library are imported at module level, so the main
-CLI can register this group without loading starlette or uvicorn for `--help`.
+Only click, the standard library and `targets` (for the sandbox's file name) are
+imported at module level, so the main CLI can register this group without loading
+starlette or uvicorn for `--help`.
+
+Without `--state` it serves the sandbox target's file (`.rovo-reconcile/sandbox.db`),
+so a change made through it, as a colleague would make it in Atlassian
+Administration, lands in the very org `plan`, `drift` and `show` read.
 
 The command binds the socket itself, so that with `--port 0` it knows the port
 the kernel picked and can announce it in one line on stdout once the server
@@ -26,12 +31,15 @@ from typing import TYPE_CHECKING, Literal
 
 import click
 
+from rovo_reconcile.targets import SANDBOX_DB
+
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
 __all__ = ["DEFAULT_STATE", "emulator", "parse_api_key"]
 
-DEFAULT_STATE = Path(".rovo-reconcile") / "emulator.db"
+DEFAULT_STATE: Path = SANDBOX_DB
+"""The sandbox target's file: the emulator and the other commands share one org by default."""
 READY_LINE = "rovo-reconcile emulator listening on {url} (state {state})"
 _HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -75,8 +83,9 @@ def emulator() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     default=DEFAULT_STATE,
     show_default=True,
-    help="SQLite file holding the emulated organizations (created if missing; "
-    "several emulators may share one file).",
+    help="SQLite file holding the emulated organizations (created if missing; several "
+    "emulators may share one file); the default is the sandbox target's file, so changes made "
+    "here are what plan, drift and show see.",
 )
 @click.option(
     "--api-key",

@@ -34,12 +34,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from rovo_reconcile.app_limit import LIMIT_WORDS, grown_past_limit
 from rovo_reconcile.errors import UsageError
 
 __all__ = [
     "DEFAULT_WORKSPACES",
     "DomainRecord",
     "McpSettingsRecord",
+    "OverLimit",
     "Page",
     "PolicyRecord",
     "PolicyWrite",
@@ -122,6 +124,12 @@ CREATE TABLE IF NOT EXISTS write_log (
 
 class StateFileError(UsageError):
     """The state file cannot be opened, is not SQLite, or is from a newer version."""
+
+
+class OverLimit(Exception):
+    """A policy write would give a workspace more IP-allowlist entries than Atlassian accepts
+    (`app_limit`: every ip-allowlist policy attached to it counts, disabled ones too). Nothing
+    was written; the app answers 400."""
 
 
 # --------------------------------------------------------------------------- records
@@ -339,6 +347,7 @@ class Store:
     ) -> PolicyRecord:
         policy_id = str(uuid.uuid4())
         with self._write() as conn:
+            _check_limit(conn, org_id, None, fields)
             conn.execute(
                 "INSERT INTO policies (org_id, id, type, name, status, rule, resources,"
                 " created_at, updated_at, written_at_ms, outcome)"
@@ -352,6 +361,11 @@ class Store:
     ) -> PolicyRecord | None:
         """Full replacement of the writable fields; None when there is no such policy."""
         with self._write() as conn:
+            if not conn.execute(
+                "SELECT 1 FROM policies WHERE org_id = ? AND id = ?", (org_id, policy_id)
+            ).fetchone():
+                return None
+            _check_limit(conn, org_id, policy_id, fields)
             updated = conn.execute(
                 "UPDATE policies SET type = ?, name = ?, status = ?, rule = ?, resources = ?,"
                 " updated_at = ?, written_at_ms = ?, outcome = ?"
@@ -491,6 +505,45 @@ class Store:
 
 def _org_exists(conn: sqlite3.Connection, org_id: str) -> bool:
     return conn.execute("SELECT 1 FROM orgs WHERE id = ?", (org_id,)).fetchone() is not None
+
+
+def _check_limit(
+    conn: sqlite3.Connection, org_id: str, policy_id: str | None, fields: PolicyWrite
+) -> None:
+    """Raise OverLimit when writing `fields` (as policy `policy_id`, None for a new one) takes
+    a workspace past the limit: over it afterwards, and holding more than before."""
+    if fields.type != "ip-allowlist":
+        return
+    before: dict[str, int] = {}
+    after: dict[str, int] = {}
+    rows = conn.execute(
+        "SELECT id, rule, resources FROM policies WHERE org_id = ? AND type = 'ip-allowlist'",
+        (org_id,),
+    ).fetchall()
+    for row_id, rule, resources in rows:
+        entries = len(json.loads(rule).get("in", ()))
+        for resource in set(json.loads(resources)):
+            before[resource] = before.get(resource, 0) + entries
+            if row_id != policy_id:
+                after[resource] = after.get(resource, 0) + entries
+    for resource in set(fields.resources):
+        after[resource] = after.get(resource, 0) + len(fields.rule.get("in", ()))
+    grown = grown_past_limit(before, after)
+    if grown:
+        names = dict(
+            conn.execute(
+                "SELECT id, type_key || ' workspace ' || name FROM workspaces WHERE org_id = ?",
+                (org_id,),
+            ).fetchall()
+        )
+        where = ", ".join(
+            f"{names.get(resource, f'resource {resource}')} ({count})"
+            for resource, count in grown.items()
+        )
+        raise OverLimit(
+            f"the IP allowlists covering {where} would hold more entries than allowed: "
+            f"{LIMIT_WORDS}"
+        )
 
 
 def _policy_values(fields: PolicyWrite) -> tuple[str, str, str, str, str]:

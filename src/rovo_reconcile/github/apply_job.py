@@ -22,7 +22,7 @@ from pathlib import Path
 
 import click
 
-from rovo_reconcile.apply import Journal
+from rovo_reconcile.apply import Journal, result_without_writes
 from rovo_reconcile.errors import (
     EXIT_ERROR,
     EXIT_GUARD,
@@ -39,6 +39,7 @@ from rovo_reconcile.github.log import annotation, inert
 from rovo_reconcile.github.phases import apply_with_progress, read_and_plan
 from rovo_reconcile.github.reviewed import ReviewedPlan, default_branch_head, reviewed_plan
 from rovo_reconcile.github.stamp import stamp
+from rovo_reconcile.mcp_state import McpMode
 from rovo_reconcile.plan import Plan
 from rovo_reconcile.plan_json import load_plan
 from rovo_reconcile.policy.loader import load_policies
@@ -62,6 +63,7 @@ class ApplyJob:
     reason: str | None = None
     concurrency: int = 8
     bot_login: str = "github-actions[bot]"
+    mcp: McpMode = "auto"
 
 
 def run_apply_job(ctx: GitHubContext, job: ApplyJob, env: Mapping[str, str]) -> int:
@@ -84,10 +86,18 @@ def run_apply_job(ctx: GitHubContext, job: ApplyJob, env: Mapping[str, str]) -> 
     context = github_context(env) | ({"reason": job.reason} if job.reason else {})
     journal = Journal(job.journal, job.target.label, context)
     journal.check_writable()
-    run = read_and_plan(job.target, checked.policies, job.today, job.concurrency)
+    run = read_and_plan(job.target, checked.policies, job.today, job.concurrency, job.mcp)
     plan = run.plan
     click.echo(inert(render_plan_text(plan)), nl=False)
     why = _origin(reviewed, job)
+    if plan.empty and plan.manual[0]:  # never "live matches" while MCP steps are pending
+        report = render_apply(result_without_writes(plan))
+        click.echo(inert(report), nl=False)
+        return _finish(
+            ctx,
+            EXIT_OK,
+            f"{head}\n\n{why}\n\nNothing to apply through the API.\n\n{fenced(report)}",
+        )
     if plan.empty:
         return _finish(ctx, EXIT_OK, f"{head}\n\n{why}\n\nNothing to apply: live matches.")
     if any(org.error for org in plan.orgs):  # the reviewed changes cannot be checked

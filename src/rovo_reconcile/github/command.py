@@ -18,6 +18,7 @@ from rovo_reconcile.cli_options import (
     ack_option,
     load_ack_file,
     load_valid,
+    mcp_option,
     now_option,
     refuse_default_sandbox_in_ci,
     shard_option,
@@ -28,6 +29,7 @@ from rovo_reconcile.github.issues import DEFAULT_LABEL
 
 if TYPE_CHECKING:
     from rovo_reconcile.github.context import GitHubContext
+    from rovo_reconcile.mcp_state import McpMode
 
 __all__ = ["github"]
 
@@ -74,6 +76,7 @@ def _context(*needed: str) -> GitHubContext:
     show_default=True,
     help="Where the JSON plan (rovo-reconcile-plan.json) is written for the artifact.",
 )
+@mcp_option
 @now_option
 def plan(
     paths: tuple[str, ...],
@@ -85,6 +88,7 @@ def plan(
     timeout: float,
     base_dir: Path | None,
     out_dir: Path,
+    mcp_mode: McpMode,
     now: date | None,
 ) -> int:
     """Validate, plan with the guards apply will check, comment on the PR, fill the summary.
@@ -96,7 +100,7 @@ def plan(
 
     ctx = _context("GITHUB_REPOSITORY", "GITHUB_TOKEN", "GITHUB_EVENT_PATH")
     where = resolve_target(target, api_url, api_key_file, sandbox_db, timeout=timeout)
-    job = PlanJob(paths, where, today(now), out_dir, base_dir, concurrency)
+    job = PlanJob(paths, where, today(now), out_dir, base_dir, concurrency, mcp=mcp_mode)
     return run_plan_job(ctx, job, os.environ)
 
 
@@ -116,6 +120,7 @@ def plan(
     default=None,
     help="Why this run was started by hand (required on workflow_dispatch); journalled.",
 )
+@mcp_option
 @now_option
 def apply(
     paths: tuple[str, ...],
@@ -128,6 +133,7 @@ def apply(
     journal: Path,
     force: bool,
     reason: str | None,
+    mcp_mode: McpMode,
     now: date | None,
 ) -> int:
     """Apply on merge exactly what the pull request's reviewers saw.
@@ -143,7 +149,7 @@ def apply(
     ctx = _context("GITHUB_REPOSITORY", "GITHUB_TOKEN", "GITHUB_EVENT_NAME", "GITHUB_SHA")
     where = resolve_target(target, api_url, api_key_file, sandbox_db, timeout=timeout)
     refuse_default_sandbox_in_ci(where)
-    job = ApplyJob(paths, where, today(now), journal, force, reason, concurrency)
+    job = ApplyJob(paths, where, today(now), journal, force, reason, concurrency, mcp=mcp_mode)
     return run_apply_job(ctx, job, os.environ)
 
 
@@ -152,6 +158,7 @@ def apply(
 @target_options
 @ack_option
 @click.option("--label", default=DEFAULT_LABEL, show_default=True, help="The drift issue's label.")
+@mcp_option
 @now_option
 @shard_option
 def drift(
@@ -164,6 +171,7 @@ def drift(
     timeout: float,
     ack_file: str | None,
     label: str,
+    mcp_mode: McpMode,
     now: date | None,
     shard: str | None,
 ) -> int:
@@ -176,4 +184,5 @@ def drift(
     acks = load_ack_file(ack_file)
     policies = load_valid(paths, day, shard)
     where = resolve_target(target, api_url, api_key_file, sandbox_db, timeout=timeout)
-    return run_drift_job(ctx, DriftJob(policies, where, day, acks, label, concurrency, shard))
+    job = DriftJob(policies, where, day, acks, label, concurrency, shard, mcp=mcp_mode)
+    return run_drift_job(ctx, job)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import date
 
 from rovo_reconcile.apply import ApplyResult, Journal, run_apply
+from rovo_reconcile.mcp_state import McpMode
 from rovo_reconcile.plan import Plan
 from rovo_reconcile.policy.loader import LoadedPolicy
 from rovo_reconcile.progress import org_progress
@@ -19,11 +20,17 @@ __all__ = ["apply_with_progress", "read_and_plan"]
 
 
 def read_and_plan(
-    target: Target, policies: Sequence[LoadedPolicy], today: date, concurrency: int
+    target: Target,
+    policies: Sequence[LoadedPolicy],
+    today: date,
+    concurrency: int,
+    mcp: McpMode = "auto",
 ) -> PlanRun:
     with org_progress(sys.stderr) as progress:
         return asyncio.run(
-            compute_plan(target, policies, today, concurrency=concurrency, on_done=progress)
+            compute_plan(
+                target, policies, today, concurrency=concurrency, on_done=progress, mcp=mcp
+            )
         )
 
 

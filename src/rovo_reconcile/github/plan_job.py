@@ -30,6 +30,7 @@ from rovo_reconcile.github.log import annotation
 from rovo_reconcile.github.phases import read_and_plan
 from rovo_reconcile.github.reviewed import PLAN_FILE, artifact_name
 from rovo_reconcile.github.stamp import stamp
+from rovo_reconcile.mcp_state import McpMode
 from rovo_reconcile.plan import Plan
 from rovo_reconcile.plan_json import dump_plan
 from rovo_reconcile.policy.loader import PolicySet, load_policies
@@ -53,6 +54,7 @@ class PlanJob:
     base_dir: Path | None = None
     concurrency: int = 8
     bot_login: str = "github-actions[bot]"
+    mcp: McpMode = "auto"
 
 
 @dataclass
@@ -125,7 +127,7 @@ def _plan(job: PlanJob, head: str, pr: PullRequest, env: Mapping[str, str], wher
     ):
         return _no_key(head, pr)
     try:
-        run = read_and_plan(job.target, checked.policies, job.today, job.concurrency)
+        run = read_and_plan(job.target, checked.policies, job.today, job.concurrency, job.mcp)
     except RovoError as e:
         text = (
             f"{head}\n\n**The plan failed:** {md_text(str(e))}\n\nMerging will not apply anything."
@@ -159,11 +161,20 @@ def _on_merge(plan: Plan) -> str:
             "there; a forced apply needs the `workflow_dispatch` route with a reason."
         )
     count = sum(len(org.changes) for org in plan.orgs)
+    steps, orgs = plan.manual
+    by_hand = (
+        f" The MCP settings of {orgs} org(s) cannot be read through any API: {steps} manual "
+        "step(s) (see below) are for an admin in Atlassian Administration, not for apply."
+        if steps
+        else ""
+    )
     if not count:
+        if steps:
+            return f"**On merge:** nothing to apply through the API.{by_hand}"
         return "**On merge:** nothing to apply; live already matches."
     return (
         f"**On merge:** apply makes exactly these {count} change(s), and refuses to write if "
-        "live or `main` changed since this plan."
+        f"live or `main` changed since this plan.{by_hand}"
     )
 
 

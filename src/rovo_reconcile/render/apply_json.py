@@ -1,10 +1,16 @@
 """The `apply --format json` report: a stable document for machines and CI job summaries.
 
     {"format_version": "1", "target": ..., "writes": 3, "exit_code": 0,
-     "summary": {"applied": 2, "failed": 0, "skipped": 1},
-     "orgs": [{"org_id", "file", "exit_code", "message", "converged", "refusals",
-               "notes", "outcomes": [{"key", "action", "resource", "status", "detail"}],
+     "summary": {"applied": 2, "failed": 0, "skipped": 1, "manual_steps": 0},
+     "orgs": [{"org_id", "file", "exit_code", "message", "converged",
+               "ip_allowlists_converged", "mcp", "refusals", "notes",
+               "outcomes": [{"key", "action", "resource", "status", "detail"}],
                "new_plan_changes"}]}
+
+`converged` is never true while manual MCP steps are pending (`mcp.status` "manual",
+`mcp.manual_steps`); `ip_allowlists_converged` says whether the IP allowlists match
+(null when the policy manages none, or apply stopped before it could tell). `mcp` is
+the plan's `McpState` (null for an org that could not be read).
 
 Keys are sorted and the orgs come in the order apply reports them (by org id),
 so the same result always prints the same bytes. `new_plan_changes` is null
@@ -34,7 +40,7 @@ def render_apply_json(result: ApplyResult) -> str:
         "target": result.target,
         "writes": result.writes,
         "exit_code": result.exit_code,
-        "summary": counts,
+        "summary": {**counts, "manual_steps": sum(len(o.manual_steps) for o in result.orgs)},
         "orgs": [_org(org) for org in result.orgs],
     }
     return json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
@@ -46,7 +52,9 @@ def _org(org: OrgResult) -> dict[str, Any]:
         "file": org.file,
         "exit_code": org.exit_code,
         "message": org.message,
-        "converged": org.converged,
+        "converged": org.fully_converged,
+        "ip_allowlists_converged": org.ip_allowlists_converged,
+        "mcp": org.mcp.to_json() if org.mcp is not None else None,
         "refusals": [{"message": r.message, "forceable": r.forceable} for r in org.refusals],
         "notes": list(org.notes),
         "outcomes": [

@@ -1,10 +1,16 @@
-"""The `apply` summary: every change as applied, failed or skipped, org by org."""
+"""The `apply` summary: every change as applied, failed or skipped, org by org.
+
+An org whose MCP settings no API could read is never reported "converged": the IP
+allowlists may be (`IP allowlists converged; MCP: 2 manual steps pending`), and the
+click paths follow (DESIGN section 10).
+"""
 
 from __future__ import annotations
 
 from rovo_reconcile.apply import ApplyResult, OrgResult
+from rovo_reconcile.mcp_state import steps_phrase
 from rovo_reconcile.plan import Change, Plan
-from rovo_reconcile.render.plan_text import render_plan_text, shown
+from rovo_reconcile.render.plan_text import count_phrase, render_plan_text, shown
 
 __all__ = ["render_apply"]
 
@@ -24,6 +30,12 @@ def render_apply(result: ApplyResult, *, journal: str | None = None) -> str:
     summary += f"; {result.writes} write{'' if result.writes == 1 else 's'} sent."
     if not any(org.outcomes or org.message for org in result.orgs):
         summary = "Apply: nothing to do; 0 writes sent."
+    manual = [len(org.manual_steps) for org in result.orgs if org.manual_steps]
+    if manual:
+        summary = summary.removesuffix(".").replace("nothing to do", "nothing to write")
+        summary += (
+            f"; MCP: {steps_phrase(sum(manual))} pending in {count_phrase(len(manual), 'org')}."
+        )
     lines.append(summary)
     if journal and result.writes:
         lines.append(f"Journal: {journal}")
@@ -43,7 +55,12 @@ def _org_lines(org: OrgResult, target: str) -> list[str]:
         lines.append(line)
     if org.message:
         lines.append(f"  {'refused' if org.exit_code == 3 else 'error'}: {org.message}")
-    if org.converged:
+    pending = org.manual_steps
+    if pending and org.mcp is not None:
+        lines.append(f"  {_manual_verdict(org)}")
+        lines.append(f"  {org.mcp.headline}")
+        lines.extend(f"      manual: {step}" for step in pending)
+    elif org.converged:
         lines.append("  converged: live matches the policy")
     elif not org.outcomes and not org.message:
         lines.append("  nothing to write")
@@ -56,6 +73,16 @@ def _org_lines(org: OrgResult, target: str) -> list[str]:
         text = render_plan_text(Plan(target, "", (org.new_plan,)))
         lines.extend("    " + line if line else "" for line in text.rstrip("\n").splitlines())
     return lines
+
+
+def _manual_verdict(org: OrgResult) -> str:
+    """`IP allowlists converged; MCP: 2 manual steps pending`, never a plain "converged"."""
+    manual = f"MCP: {steps_phrase(len(org.manual_steps))} pending"
+    if not org.manages_allowlists:
+        return f"{manual} (the policy manages no IP allowlists)"
+    if org.ip_allowlists_converged:
+        return f"IP allowlists converged; {manual}"
+    return f"IP allowlists did not converge; {manual}" if org.message is None else manual
 
 
 def _describe(change: Change) -> str:

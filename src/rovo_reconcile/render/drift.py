@@ -8,6 +8,10 @@ until the day after its `expires` date; from then on it counts again and the
 report says the acknowledgement expired. Whether a drift *widens* access is the
 plan's effect read backwards: the difference that apply would undo.
 
+MCP settings that no API could read (`mcp_state`: a 404, or `--mcp manual`) are
+reported as *unverifiable*, with the steps to check by hand: not drift (they do not
+change the exit code), and never "live matches" either.
+
 An acknowledgement that no longer matches any drift is reported too: as
 *unused* when its drift has gone (delete it), and as *unmatched* when it
 cannot have matched anything in this run (a typo: an org no policy names, a
@@ -53,6 +57,7 @@ __all__ = [
     "render_drift",
     "unmatched_acks",
     "unused_acks",
+    "unverifiable_line",
 ]
 
 DriftFormat = Literal["text", "json", "markdown"]
@@ -96,10 +101,13 @@ class DriftSummary:
     """Unacknowledged items through which live lets in more than the policy."""
     expired_acks: int
     errors: int
+    unverifiable: int = 0
+    """Orgs whose MCP settings the policy manages but no API could read: not drift (exit 0),
+    but never reported as matching either."""
 
     @property
     def clean(self) -> bool:
-        """Nothing to report: `drift` exits 0."""
+        """Nothing to report: `drift` exits 0 (unverifiable MCP settings are said, not counted)."""
         return self.drifted == 0 and self.errors == 0
 
 
@@ -254,7 +262,24 @@ def drift_summary(plan: Plan, items: list[DriftItem]) -> DriftSummary:
         widens=sum(i.drifted and i.widens for i in items),
         expired_acks=sum(i.expired_ack is not None for i in items),
         errors=sum(org.error is not None for org in plan.orgs),
+        unverifiable=sum(_unverifiable(org) for org in plan.orgs),
     )
+
+
+def _unverifiable(org: OrgPlan) -> bool:
+    """The policy manages the org's MCP settings, and nothing could read them."""
+    return org.error is None and org.mcp is not None and org.mcp.status == "manual"
+
+
+def unverifiable_line(org: OrgPlan) -> str:
+    """What drift says of MCP settings it could not read (empty for any other org)."""
+    if not _unverifiable(org) or org.mcp is None:
+        return ""
+    why = "not readable through any API" if org.mcp.live == "unavailable" else "not read"
+    if org.mcp.live == "not-read":
+        why += " (--mcp manual)"
+    settings = count_phrase(len(org.mcp.manual_steps), "setting")
+    return f"MCP settings {why}: the policy's {settings} could not be checked against live"
 
 
 def unused_acks(plan: Plan, acks: AckSet, items: list[DriftItem]) -> list[Ack]:
@@ -405,6 +430,8 @@ def _verdict(summary: DriftSummary) -> str:
         parts.append(f"Drift: {count_phrase(summary.drifted, 'item')}{widen}")
     elif summary.errors:
         parts.append("No drift in the orgs that could be read")
+    elif summary.unverifiable:
+        parts.append("No drift in what could be read")
     else:
         parts.append("No drift. Live matches the policies")
     if summary.acknowledged:
@@ -413,6 +440,8 @@ def _verdict(summary: DriftSummary) -> str:
         parts.append(f"{count_phrase(summary.expired_acks, 'acknowledgement')} expired")
     if summary.errors:
         parts.append(f"{count_phrase(summary.errors, 'org')} could not be read")
+    if summary.unverifiable:
+        parts.append(f"MCP settings of {count_phrase(summary.unverifiable, 'org')} unverifiable")
     return "; ".join(parts) + "."
 
 
@@ -463,10 +492,16 @@ class _Report:
         where = f" ({shown(org.file)})" if org.file else ""
         paint = self.paint
         lines = [paint("bold", f"org {shown(org.title)}{where}")]
+        unverifiable = unverifiable_line(org)
         if org.error is not None:
             lines.append(f"  {paint('bold-red', 'error:')} {shown(org.error)}")
         elif not items:
-            lines.append(f"  {paint('green', 'no drift')}")
+            lines.append(
+                f"  {paint('green', 'no drift in what could be read' if unverifiable else 'no drift')}"
+            )
+        if unverifiable and org.mcp is not None:
+            lines.append(f"  {paint('yellow', 'unverifiable')}  {unverifiable}")
+            lines.extend(f"{'':16}check by hand: {shown(step)}" for step in org.mcp.manual_steps)
         for item in items:
             label = "drift" if item.drifted else "acknowledged"
             padding = " " * (12 - len(label))
@@ -522,6 +557,17 @@ class _Report:
                 if o.error is not None
             ],
             "notes": [{"org": o.org_id, "note": n} for o in self.plan.orgs for n in o.notes],
+            "mcp": [
+                {
+                    "org": o.org_id,
+                    "file": o.file,
+                    "status": _mcp_status(o),
+                    "live": o.mcp.live,
+                    "manual_steps": list(o.mcp.manual_steps) if _unverifiable(o) else [],
+                }
+                for o in self.plan.orgs
+                if o.error is None and o.mcp is not None
+            ],
             "unused_acks": [
                 {"org": a.org, "key": a.key, "line": a.line, "expires": a.expires.isoformat()}
                 for a in self.unused
@@ -543,6 +589,7 @@ class _Report:
                 "widens": self.summary.widens,
                 "expired_acks": self.summary.expired_acks,
                 "errors": self.summary.errors,
+                "mcp_unverifiable": self.summary.unverifiable,
             },
         }
         unmanaged = [{"org": o.org_id, **u.to_json()} for o in self.plan.orgs for u in o.unmanaged]
@@ -558,6 +605,7 @@ class _Report:
         for section in (
             self.md_drift,
             self.md_errors,
+            self.md_unverifiable,
             self.md_unmatched,
             self.md_acknowledged,
             self.md_notes,
@@ -611,6 +659,17 @@ class _Report:
         rows = [f"- {code_span(org)}: {md_inline(error)}" for org, error in failed]
         return ["### Could not be read", "", *rows, ""]
 
+    def md_unverifiable(self) -> list[str]:
+        rows = []
+        for org in self.plan.orgs:
+            line = unverifiable_line(org)
+            if line and org.mcp is not None:
+                rows.append(f"- {code_span(org.org_id)}: {md_inline(line)}")
+                rows.extend(
+                    f"  - check by hand: {md_inline(step)}" for step in org.mcp.manual_steps
+                )
+        return ["### MCP settings not verifiable", "", *rows, ""] if rows else []
+
     def md_unmatched(self) -> list[str]:
         rows = [
             f"- {md_text(self.where(u.ack))}: {code_span(u.ack.key)} in {code_span(u.ack.org)} "
@@ -656,6 +715,8 @@ class _Report:
             parts.append(f"**{count_phrase(s.drifted, 'item')} drifted**{widens}")
         elif s.errors:
             parts.append("no drift in the orgs that could be read")
+        elif s.unverifiable:
+            parts.append("no drift in what could be read")
         else:
             parts.append("no drift, live matches the policies")
         if s.acknowledged:
@@ -664,9 +725,19 @@ class _Report:
             parts.append(f"{count_phrase(s.expired_acks, 'acknowledgement')} expired")
         if s.errors:
             parts.append(f"**{count_phrase(s.errors, 'org')} could not be read**")
+        if s.unverifiable:
+            parts.append(f"**MCP settings of {count_phrase(s.unverifiable, 'org')} unverifiable**")
         target = code_span(self.plan.target)
         scope = count_phrase(s.orgs, "org")
         return f"**rovo-reconcile drift** for target {target}: {', '.join(parts)} ({scope})."
+
+
+def _mcp_status(org: OrgPlan) -> str:
+    """`verified` (read and compared through the API), `unverifiable` or `unmanaged`."""
+    assert org.mcp is not None
+    if org.mcp.status == "manual":
+        return "unverifiable"
+    return "verified" if org.mcp.status == "api" else "unmanaged"
 
 
 def _ack_json(ack: Ack | None) -> dict[str, str | None] | None:

@@ -32,6 +32,8 @@ from rovo_reconcile.render.plan_text import (
     change_details,
     change_title,
     count_phrase,
+    manual_lines,
+    manual_phrase,
     refusal_text,
     shown,
     unmanaged_text,
@@ -142,7 +144,7 @@ def render_plan_markdown(
     blocks = [
         _org_block(org, reverts)
         for org in plan.orgs
-        if org.changes or org.notes or org.error is not None
+        if org.changes or org.notes or org.error is not None or org.manual_steps
     ]
     cut_note = _cut_note(len(blocks), full_plan_at)
     # Four parts at most, joined by blank lines; the cut note is reserved at its longest.
@@ -192,10 +194,14 @@ def _summary(plan: Plan) -> str:
         )
     elif failed:
         verdict = "no changes in the orgs that could be read"
+    elif plan.manual[0]:
+        verdict = "no changes through the API"
     else:
         verdict = "no changes, live matches the policies"
     target = code_span(_clip(plan.target))
-    return f"**rovo-reconcile plan** for target {target}: {verdict} ({', '.join(scope)})."
+    manual = manual_phrase(plan)  # MCP settings no API could read: never "live matches"
+    manual = f" **{manual.removesuffix('.')}**, by hand (see below)." if manual else ""
+    return f"**rovo-reconcile plan** for target {target}: {verdict} ({', '.join(scope)}).{manual}"
 
 
 def _org_label(org: OrgPlan, *, in_table: bool = False) -> str:
@@ -308,6 +314,8 @@ def _org_block(org: OrgPlan, reverts: Reverts | None) -> str:
     counts = count_phrase(len(org.changes), "change") if org.changes else "no changes"
     if widens:
         counts += f", {widens} widen access"
+    if org.manual_steps:
+        counts += f", {count_phrase(len(org.manual_steps), 'manual MCP step')}"
     body = "\n".join(_diff_lines(org, reverts))
     fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", body)), default=0))
     return (
@@ -329,6 +337,7 @@ def _diff_lines(org: OrgPlan, reverts: Reverts | None) -> Iterable[str]:
             yield "    " + detail
         for note in change.notes:
             yield f"    note: {shown(note)}"
+    yield from manual_lines(org)
     for note in org.notes:
         yield f"note: {shown(note)}"
     for entry in org.unmanaged:

@@ -5,6 +5,10 @@ in capitals so it stands out in a wall of text, and where the policy says so.
 Under an allowlist change, only the fields that change; under an MCP change, the
 manual click-path, since Atlassian publishes no API for those settings.
 
+An org whose MCP settings could not be read (`mcp_state`) gets a line saying so
+(`MCP settings: not readable through any API; 2 manual steps`) and the click paths
+that set them by hand; the summary counts those steps instead of saying live matches.
+
 Names and live values come from people and from the API, so every one of them is
 shown with control and bidirectional-override characters escaped: a crafted
 allowlist name must not be able to move the cursor, recolour the terminal or
@@ -29,6 +33,8 @@ __all__ = [
     "change_title",
     "count_phrase",
     "identity",
+    "manual_lines",
+    "manual_phrase",
     "quoted",
     "refusal_text",
     "render_plan_text",
@@ -158,23 +164,44 @@ def count_phrase(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
+def manual_phrase(plan: Plan) -> str:
+    """`MCP: 3 manual steps pending in 1 org.`, or "" when there are none."""
+    steps, orgs = plan.manual
+    if not steps:
+        return ""
+    return f"MCP: {count_phrase(steps, 'manual step')} pending in {count_phrase(orgs, 'org')}."
+
+
+def manual_lines(org: OrgPlan) -> list[str]:
+    """The org's MCP headline and its click paths (`manual: ...`), the second indented."""
+    if org.mcp is None or org.mcp.headline is None:
+        return []
+    return [org.mcp.headline, *(f"    manual: {shown(step)}" for step in org.mcp.manual_steps)]
+
+
 def summary_line(plan: Plan) -> str:
-    """`Plan: 1 to create, 2 to update, 0 to delete; 1 widens access.` or the no-change line."""
+    """`Plan: 1 to create, 2 to update, 0 to delete; 1 widens access.` or the no-change line,
+    and the manual MCP steps still pending: a plan never says live matches while it cannot
+    tell."""
     counts = plan.summary()
     failed = sum(org.error is not None for org in plan.orgs)
     failure = f"{count_phrase(failed, 'org')} could not be planned." if failed else ""
     refused = sum(bool(org.refusals) for org in plan.orgs)
     if refused:
         failure = f"{failure} Apply will refuse {count_phrase(refused, 'org')}.".lstrip()
+    manual = manual_phrase(plan)
     if not any(counts[a] for a in ("create", "update", "delete")):
         if failed:
-            return f"No changes in the orgs that could be read; {failure}"
+            line = f"No changes in the orgs that could be read; {failure}"
+            return f"{line} {manual}" if manual else line
+        if manual:
+            return f"No changes through the API. {manual}"
         return "No changes. Live matches the policies."
     line = (
         f"Plan: {counts['create']} to create, {counts['update']} to update, "
         f"{counts['delete']} to delete; {counts['widens']} widen{'s' if counts['widens'] == 1 else ''} access."
     )
-    return f"{line} {failure}" if failure else line
+    return " ".join(part for part in (line, failure, manual) if part)
 
 
 # ------------------------------------------------------------------ the text plan
@@ -219,7 +246,7 @@ def _org_lines(org: OrgPlan, paint: _Paint) -> list[str]:
     if org.error is not None:
         lines.append(f"  {paint('error', 'error:')} {shown(org.error)}")
     elif not org.changes:
-        lines.append("  no changes")
+        lines.append("  no changes through the API" if org.manual_steps else "  no changes")
     titles = [f"{SYMBOLS[c.action]} {change_title(c)}" for c in org.changes]
     width = max((len(t) for t in titles if len(t) <= _TITLE_COLUMN), default=0)
     for change, title in zip(org.changes, titles, strict=True):
@@ -231,6 +258,7 @@ def _org_lines(org: OrgPlan, paint: _Paint) -> list[str]:
         for detail in change_details(change):
             lines.append("      " + _paint_marker(detail, paint))
         lines.extend(f"      note: {shown(note)}" for note in change.notes)
+    lines.extend(f"  {line}" for line in manual_lines(org))
     lines.extend(f"  note: {shown(note)}" for note in org.notes)
     lines.extend(f"  {shown(unmanaged_text(u))}" for u in org.unmanaged)
     lines.extend(f"  {paint('error', shown(refusal_text(r)))}" for r in org.refusals)
