@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypeVar
 
+from rovo_reconcile.access import catalogue as _catalogue
 from rovo_reconcile.errors import NormalizeError
 from rovo_reconcile.policy.model import (
     APPS,
@@ -310,50 +311,90 @@ class _Checker:
         seen: dict[tuple[int, int], DataPath] = {}
         for index, item in enumerate(raw):
             item_path: DataPath = (*path, index)
-            text = item
-            if isinstance(item, dict):
-                item_path, text = (*item_path, "address"), item["address"]
-            try:
-                first, last, net = address_span(text)
-            except NormalizeError as e:
-                self.report(item_path, ERROR, e.code, e.message, e.hint)
-                continue
-            if (first, last) in seen:
-                self.report(
-                    item_path,
-                    ERROR,
-                    "address.duplicate",
-                    f"{net} is listed twice in this allowlist (first at line {self.line(seen[first, last])})",
-                    "remove one of them",
-                )
-                continue
-            seen[first, last] = item_path
-            if (label := non_public_span(first, last)) is not None:
-                self.report(
-                    item_path,
-                    WARNING,
-                    "address.non-public",
-                    f"{net} is {label}; Atlassian sees only public source addresses",
-                    "list your public egress address instead",
-                )
+            texts = [item]
+            tool: str | None = None
+            if isinstance(item, dict) and "tool" in item:
+                item_path = (*item_path, "tool")
+                tool, texts = self.tool_addresses(item["tool"], item_path)
+            elif isinstance(item, dict):
+                item_path, texts = (*item_path, "address"), [item["address"]]
             entry = item if isinstance(item, dict) else {}
             expires = _date(entry.get("expires"))
-            found.append(
-                _Address(
-                    first,
-                    last,
-                    net,
-                    item_path,
-                    self.expired(expires, (*path, index, "expires"), net),
+            expired: bool | None = None  # judged once per entry, when its first value is valid
+            for text in texts:
+                try:
+                    first, last, net = address_span(text)
+                except NormalizeError as e:
+                    self.report(item_path, ERROR, e.code, e.message, e.hint)
+                    continue
+                origin = f" (from tool: {tool})" if tool is not None else ""
+                if (first, last) in seen:
+                    self.report(
+                        item_path,
+                        ERROR,
+                        "address.duplicate",
+                        f"{net}{origin} is listed twice in this allowlist (first at line "
+                        f"{self.line(seen[first, last])})",
+                        "remove one of them",
+                    )
+                    continue
+                seen[first, last] = item_path
+                if (label := non_public_span(first, last)) is not None:
+                    self.report(
+                        item_path,
+                        WARNING,
+                        "address.non-public",
+                        f"{net} is {label}; Atlassian sees only public source addresses",
+                        "list your public egress address instead",
+                    )
+                if expired is None:
+                    what = net if tool is None else f"tool: {tool} ({', '.join(texts)})"
+                    expired = self.expired(expires, (*path, index, "expires"), what)
+                found.append(_Address(first, last, net, item_path, expired))
+                entries.append(  # already checked, as for domains
+                    _built(
+                        AddressEntry,
+                        {
+                            "address": net,
+                            "note": entry.get("note"),
+                            "expires": expires,
+                            "tool": tool,
+                        },
+                    )
                 )
-            )
-            entries.append(  # already checked, as for domains
-                _built(
-                    AddressEntry, {"address": net, "note": entry.get("note"), "expires": expires}
-                )
-            )
         self.overlaps(found)
         return found, tuple(entries)
+
+    def tool_addresses(self, name: str, path: DataPath) -> tuple[str | None, list[str]]:
+        """`- tool: NAME`: the catalogue's published egress ranges of that AI tool."""
+        known = _catalogue.catalogue()
+        tool = known.get(name)
+        if tool is None:
+            self.report(
+                path,
+                ERROR,
+                "address.unknown-tool",
+                f"{name!r} is not an AI tool of the catalogue",
+                known.suggest(name),
+            )
+            return None, []
+        if not tool.egress:
+            self.report(
+                path,
+                ERROR,
+                "address.tool-no-ranges",
+                f"the catalogue holds no verified egress ranges for {tool.label}"
+                + (
+                    f": {tool.vendor} publishes them at {tool.egress_fact.source}, which the "
+                    "catalogue has not verified"
+                    if tool.egress_fact.source
+                    else ""
+                ),
+                "list the tool's addresses yourself, or refresh the catalogue "
+                "(scripts/refresh_catalogue.py)",
+            )
+            return None, []
+        return tool.name, list(tool.egress)
 
     def overlaps(self, addresses: list[_Address]) -> None:
         """Warn on entries inside or across another entry of the same list (a sort and a sweep)."""
