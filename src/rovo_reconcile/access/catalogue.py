@@ -46,6 +46,7 @@ class Tool:
     name: str
     """The catalogue name, as written in `- tool: NAME`."""
     display_name: str
+    description: str
     vendor: str
     atlassian_supported: bool
     """Whether Atlassian names the tool as one of its supported AI partners."""
@@ -131,6 +132,7 @@ def _tool(raw: dict[str, Any]) -> Tool:
     return Tool(
         name=name,
         display_name=str(raw["display_name"]),
+        description=str(raw["description"]),
         vendor=str(raw["vendor"]),
         atlassian_supported=bool(supported["value"]),
         supported_fact=_fact(supported),

@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any, TypeVar
 
 from rovo_reconcile.access import catalogue as _catalogue
+from rovo_reconcile.access.match import admits
 from rovo_reconcile.errors import NormalizeError
 from rovo_reconcile.policy.model import (
     APPS,
@@ -42,11 +43,20 @@ from rovo_reconcile.policy.normalize import (
     parse_domain,
 )
 from rovo_reconcile.policy.problems import ERROR, WARNING, Mark, Problem, Severity
+from rovo_reconcile.policy.ranges import minus, ranges, within
 from rovo_reconcile.policy.yaml_source import DataPath, SourceDocument
 
-__all__ = ["EXPIRY_WARNING_DAYS", "MAX_ENTRIES_PER_APP", "Checked", "check_policy"]
+__all__ = [
+    "AI_TOOL_APPS",
+    "EXPIRY_WARNING_DAYS",
+    "MAX_ENTRIES_PER_APP",
+    "Checked",
+    "check_policy",
+]
 
 MAX_ENTRIES_PER_APP = 500
+AI_TOOL_APPS: tuple[App, ...] = ("jira", "confluence", "compass", "rovo")
+"""The apps the Rovo MCP server reaches for AI tools (the reference page names these four)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +95,8 @@ class _Checker:
         self.today = today
         self.problems: list[Problem] = []
         self.sources: dict[str, Mark] = {}
+        self.allowed_domains: list[tuple[DomainPattern, DataPath]] = []
+        """The policy's own domains that have not expired, for the AI-tool egress lint."""
 
     def define(self, key: str, path: DataPath, *, at_key: bool = False) -> None:
         self.sources[key] = self.doc.mark(path, key=at_key)
@@ -114,6 +126,8 @@ class _Checker:
         if "ipAllowlists" in data:
             allowlists, addresses = self.allowlists(data["ipAllowlists"])
             self.define("ip_allowlist", ("ipAllowlists",), at_key=True)
+            if "mcp" in data:
+                self.ai_tool_egress(data["mcp"], allowlists, addresses)
         guards = self.guards(data.get("guards", {}), allowlists, addresses)
         return OrgPolicy(
             org=Org(id=data["org"]["id"], name=data["org"].get("name")),
@@ -145,7 +159,10 @@ class _Checker:
                 ("mcp", "authentication", "apiToken"),
                 WARNING,
                 "mcp.api-token-bypass",
-                f"apiToken: true lets API-token clients past {blocked}: domain rules bind only OAuth 2.1 clients",
+                f"apiToken: true may let API-token clients past {blocked}: Atlassian's page "
+                "says domains can be blocked only for OAuth 2.1 clients, not API-token ones, but "
+                'also that a tool must use an allowed domain "whether it connects via OAuth 2.1 '
+                'or API token"; rovo-reconcile assumes the first, wider reading',
                 "turn apiToken off unless a service account really needs it",
             )
         return McpSettings(
@@ -184,9 +201,10 @@ class _Checker:
             self.define(domain_key(canonical), path)
             parsed.append((pattern, path))
             entry = item if isinstance(item, dict) else {}
-            self.expired(
+            if not self.expired(
                 _date(entry.get("expires")), ("mcp", "domains", index, "expires"), canonical
-            )
+            ):
+                self.allowed_domains.append((pattern, path))
             # model_construct: every field is already checked (schema, then the rules above),
             # and validating tens of thousands of entries again costs more than the rest.
             entries.append(
@@ -441,6 +459,86 @@ class _Checker:
             )
         return False
 
+    # ------------------------------------------------------------------ AI-tool egress
+
+    def ai_tool_egress(
+        self,
+        mcp: dict[str, Any],
+        allowlists: tuple[IpAllowlist, ...],
+        addresses: list[list[_Address]],
+    ) -> None:
+        """Warn when a catalogue AI tool may sign in (the supported list, or one of the
+        policy's domains) but the enabled allowlists of an app it calls admit none, or only
+        part, of the egress ranges its vendor publishes: its calls come from there, not from
+        the user's network, so Atlassian blocks them (the reference page's last note)."""
+        known = _catalogue.catalogue()
+        allowed = [(tool, why) for tool in known.tools if (why := self.allowed_in(tool, mcp))]
+        unchecked = [tool.label for tool, _ in allowed if not tool.egress]
+        for tool, why in allowed:
+            if not tool.egress:
+                continue
+            egress = ranges(tool.egress)
+            blocked: dict[App, bool] = {}  # app -> admitted in part
+            for app in AI_TOOL_APPS:
+                covering = [
+                    a.text
+                    for allowlist, nets in zip(allowlists, addresses, strict=True)
+                    if allowlist.enabled and app in allowlist.apps
+                    for a in nets
+                    if not a.expired
+                ]
+                if not covering:
+                    continue  # no enabled allowlist: no IP restriction on this app
+                admitted = ranges(covering)
+                if not within(egress, admitted):
+                    blocked[app] = minus(egress, admitted) != egress
+            if blocked:
+                self.report_blocked(tool, why, blocked, allowlists, unchecked)
+
+    def allowed_in(self, tool: _catalogue.Tool, mcp: dict[str, Any]) -> str | None:
+        """Why `tool` may sign in under this policy's domain rules, or None."""
+        if mcp.get("allowAtlassianSupportedDomains") is True and tool.atlassian_supported:
+            line = self.line(("mcp", "allowAtlassianSupportedDomains"))
+            return f"the Atlassian-supported list is allowed at line {line}"
+        for pattern, path in self.allowed_domains:
+            for uri in tool.redirect_uris:
+                if admits(pattern, parse_domain(uri)):
+                    return f"{pattern} (line {self.line(path)}) admits its redirect URI {uri}"
+        return None
+
+    def report_blocked(
+        self,
+        tool: _catalogue.Tool,
+        why: str,
+        blocked: dict[App, bool],
+        allowlists: tuple[IpAllowlist, ...],
+        unchecked: list[str],
+    ) -> None:
+        apps = ", ".join(blocked)
+        part = all(blocked.values())
+        fix = _covering_lists(list(blocked), allowlists)
+        where = next(i for i, a in enumerate(allowlists) if a.name == fix[0][0])
+        targets = " and ".join(repr(name) for name, _ in fix)
+        others = "".join(
+            f" ({label} may sign in too; the catalogue holds no verified egress ranges for "
+            "it, so it was not checked.)"
+            for label in unchecked
+        )
+        self.report(
+            ("ipAllowlists", where, "name"),
+            WARNING,
+            "access.ai-tool-egress",
+            f"{tool.label} may sign in ({why}), but the enabled allowlists of {apps} admit "
+            f"{'only part' if part else 'none'} of its egress range {', '.join(tool.egress)}: "
+            f"it calls from {tool.vendor}'s cloud, not from your network, so its MCP calls to "
+            f"{apps} will be blocked.{others}",
+            f"add `- tool: {tool.name}` to allowlist {targets}, or stop allowing the tool in. "
+            "IP allowlists apply to OAuth 2.1 and API-token calls alike; only for domains is "
+            "Atlassian's page ambiguous: it says domains can be blocked only for OAuth 2.1 "
+            'clients, and that a tool must use an allowed domain "whether it connects via '
+            'OAuth 2.1 or API token"',
+        )
+
     # ------------------------------------------------------------------ guards
 
     def guards(
@@ -490,6 +588,22 @@ class _Checker:
                     f"mustAllow address {net} is not admitted by any enabled allowlist covering {apps}",
                     f"add {net} to an enabled allowlist that covers {apps}",
                 )
+
+
+def _covering_lists(
+    apps: list[App], allowlists: tuple[IpAllowlist, ...]
+) -> list[tuple[str, list[App]]]:
+    """Enabled allowlists that together cover `apps`, the widest first: where a `- tool:`
+    entry would admit the tool on all of them."""
+    left = list(apps)
+    chosen: list[tuple[str, list[App]]] = []
+    enabled = [a for a in allowlists if a.enabled]
+    while left:
+        best = max(enabled, key=lambda a: sum(app in a.apps for app in left))
+        covered = [app for app in left if app in best.apps]
+        chosen.append((best.name, covered))
+        left = [app for app in left if app not in covered]
+    return chosen
 
 
 def _covered(net: ipaddress.IPv4Network, covering: list[tuple[int, int]]) -> bool:
