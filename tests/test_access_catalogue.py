@@ -153,9 +153,7 @@ def test_refresh_reads_the_html_page_too(tmp_path: Path, pages: str) -> None:
     assert claude.retired == ("34.162.46.92/32",)
 
 
-def test_a_refresh_that_finds_the_same_ranges_reports_no_change(
-    tmp_path: Path, pages: str
-) -> None:
+def test_a_refresh_that_finds_the_same_ranges_reports_no_change(tmp_path: Path, pages: str) -> None:
     page = "## Outbound IP addresses\n\n160.79.104.0/21\n\n## Phased out\n\nno longer in use:\n"
     page += "\n".join(catalogue().get("anthropic").retired)  # type: ignore[union-attr]
     (tmp_path / "site" / "unchanged.md").write_text(page, "utf-8")
