@@ -12,6 +12,7 @@ import pytest
 
 from .conftest import EXAMPLES, CliRunner, Result
 from .emulator_fixture import Emulator, start_emulator
+from .hostile_api import Answer, hostile_api
 
 KEY = "access-writer-key"
 UNFIXED = Path(__file__).parent / "access_fixtures" / "unfixed"
@@ -214,3 +215,31 @@ def test_live_answers_from_the_org_as_read(
     assert ip["where"] == [f"live org {org} on atlassian ({emulator.url}): allowlist 'AI tools'"]
     domain = next(c for c in only["controls"] if c["control"] == "domain")
     assert domain["where"] == [f"live org {org} on atlassian ({emulator.url}): settings"]
+
+
+def test_live_mcp_settings_that_answer_404_make_the_domain_unknown(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    """A real org today: the Rovo MCP endpoints answer 404, so the domain control cannot be
+    judged and `access` says so instead of guessing (exit 2, verdict unknown)."""
+    not_found = Answer(
+        status=404,
+        body={"errors": [{"status": "404", "code": "ADMIN-404-1", "title": "Not Found"}]},
+    )
+    with hostile_api(tmp_path) as api:
+        api.on("GET", r"/rovo-mcp/", not_found)
+        result = cli(
+            "access", "--live", "--org", "org-real", "--app", "jira", "--tool", "anthropic",
+            "--format", "json", "--api-url", api.url,
+            env={"ATLASSIAN_ADMIN_API_KEY": KEY},
+        )  # fmt: skip
+    assert result.code == 2, result.stdout + result.stderr
+    _clean(result)
+    data = json.loads(result.stdout)
+    (only,) = data["answers"]
+    assert only["verdict"] == "unknown"
+    domain = next(c for c in only["controls"] if c["control"] == "domain")
+    assert domain["verdict"] == "unknown"
+    assert "not readable through any API" in domain["reason"]
+    ip = next(c for c in only["controls"] if c["control"] == "ip")
+    assert ip["verdict"] == "allowed"  # no allowlist on the fresh org: no IP restriction
