@@ -478,18 +478,25 @@ class _Checker:
             if not tool.egress:
                 continue
             egress = ranges(tool.egress)
+            # Only addresses that touch the egress ranges can admit them (as guards._near).
+            near = [
+                [
+                    a.text
+                    for a in nets
+                    if not a.expired and any(a.first <= b and f <= a.last for f, b in egress)
+                ]
+                for nets in addresses
+            ]
             blocked: dict[App, bool] = {}  # app -> admitted in part
             for app in AI_TOOL_APPS:
                 covering = [
-                    a.text
-                    for allowlist, nets in zip(allowlists, addresses, strict=True)
+                    index
+                    for index, allowlist in enumerate(allowlists)
                     if allowlist.enabled and app in allowlist.apps
-                    for a in nets
-                    if not a.expired
                 ]
                 if not covering:
                     continue  # no enabled allowlist: no IP restriction on this app
-                admitted = ranges(covering)
+                admitted = ranges(text for index in covering for text in near[index])
                 if not within(egress, admitted):
                     blocked[app] = minus(egress, admitted) != egress
             if blocked:
