@@ -556,9 +556,7 @@ def drift(
     return EXIT_CHANGES if drifted else EXIT_OK
 
 
-@cli.command(
-    short_help="Would an AI tool's call get through? Both controls, with the deciding lines."
-)
+@cli.command(short_help="Would an AI tool's call get through? (read-only)")
 @click.argument("paths", nargs=-1, metavar="[PATH...]")
 @click.option("--live", is_flag=True, help="Ask the live org (--org ID) instead of a policy file.")
 @click.option("--org", "org_id", default=None, metavar="ID", help="The organization id.")
