@@ -19,8 +19,15 @@ from rovo_reconcile.policy.rules import _built
             DomainEntry,
             {"pattern": "https://*.example.com", "note": "n", "expires": date(2030, 1, 2)},
         ),
-        (AddressEntry, {"address": "203.0.113.0/24", "note": None, "expires": None}),
-        (AddressEntry, {"address": "1.2.3.4/32", "note": "office", "expires": date(2027, 5, 6)}),
+        (AddressEntry, {"address": "203.0.113.0/24", "note": None, "expires": None, "tool": None}),
+        (
+            AddressEntry,
+            {"address": "1.2.3.4/32", "note": "office", "expires": date(2027, 5, 6), "tool": None},
+        ),
+        (
+            AddressEntry,
+            {"address": "160.79.104.0/21", "note": None, "expires": None, "tool": "anthropic"},
+        ),
     ],
 )
 def test_built_is_model_construct(cls: type[DomainEntry | AddressEntry], values: dict) -> None:  # type: ignore[type-arg]

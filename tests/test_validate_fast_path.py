@@ -149,12 +149,12 @@ _ANY = st.recursive(
     | st.sampled_from([1.0, 2.5, float("nan"), float("inf")])
     | st.sampled_from(
         ["", "x", "jira", "rovo", "OrgPolicy", "rovo-reconcile/v1", "2027-02-30", "2027-01-01",
-         "2027-1-1", "a" * 501, "9.9.9.9", "https://x.example.com/**", "org-1", "-bad",
+         "2027-1-1", "a" * 501, "9.9.9.9", "https://x.example.com/**", "org-1", "-bad", "anthropic",
          "2027-01-01\n"]
     ),
     lambda inner: st.lists(inner, max_size=3)
     | st.dictionaries(
-        st.sampled_from(["pattern", "note", "expires", "address", "name", "x", "id"]),
+        st.sampled_from(["pattern", "note", "expires", "address", "tool", "name", "x", "id"]),
         inner,
         max_size=3,
     ),

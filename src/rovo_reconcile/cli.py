@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from rovo_reconcile.api.live import LiveOrg
+    from rovo_reconcile.access.view import OrgView
     from rovo_reconcile.apply import ApplyResult
     from rovo_reconcile.mcp_state import McpMode
     from rovo_reconcile.plan import Plan
@@ -592,6 +593,144 @@ def drift(
         return EXIT_ERROR
     drifted = [item for item in drift_items(run.plan, acks, day) if item.acknowledged is None]
     return EXIT_CHANGES if drifted else EXIT_OK
+
+
+@cli.command(short_help="Would an AI tool's call get through? (read-only)")
+@click.argument("paths", nargs=-1, metavar="[PATH...]")
+@click.option("--live", is_flag=True, help="Ask the live org (--org ID) instead of a policy file.")
+@click.option("--org", "org_id", default=None, metavar="ID", help="The organization id.")
+@click.option(
+    "--app",
+    type=click.Choice(["jira", "jsm", "confluence", "compass", "rovo"]),
+    default=None,
+    help="The app the call reaches [default: jira, confluence, compass and rovo].",
+)
+@click.option(
+    "--tool",
+    default=None,
+    metavar="URL|NAME",
+    help="The tool's OAuth redirect URI, or a catalogue name such as anthropic "
+    "[default: every catalogue tool].",
+)
+@click.option(
+    "--from",
+    "source",
+    default=None,
+    metavar="ADDRESS",
+    help="The address (or CIDR block) the call comes from [default: the tool's published "
+    "egress ranges].",
+)
+@click.option(
+    "--auth",
+    type=click.Choice(["oauth", "token"]),
+    default="oauth",
+    show_default=True,
+    help="How the tool authenticates.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@target_options
+@now_option
+def access(
+    paths: tuple[str, ...],
+    live: bool,
+    org_id: str | None,
+    app: str | None,
+    tool: str | None,
+    source: str | None,
+    auth: str,
+    fmt: str,
+    target: str | None,
+    api_url: str | None,
+    api_key_file: Path | None,
+    sandbox_db: Path | None,
+    concurrency: int,
+    timeout: float,
+    now: date | None,
+) -> int:
+    """Would a call pass both of Atlassian's controls? The allowed domains (the supported
+    list, or a matching pattern) and the IP allowlists of the app called: each control's
+    verdict, why, and the policy line (or live object) that decides it.
+
+    Without --tool, every catalogue AI tool is asked about (a matrix over the apps). A
+    cloud AI tool calls from its vendor's published egress ranges, which are used unless
+    --from is given. Exit 0 when every answer is "allowed", 2 when any is "blocked" or
+    "unknown" (JSON says which), 1 on an invalid policy or a failed read, 64 on bad usage.
+    """
+    from typing import cast
+
+    from rovo_reconcile.access.answer import Auth, answer, combine
+    from rovo_reconcile.access.questions import build_questions
+    from rovo_reconcile.access.render import render_access
+    from rovo_reconcile.errors import UsageError
+
+    questions = build_questions(app, tool, source, cast(Auth, auth))
+    day = today(now)
+    if live:
+        if paths or org_id is None:
+            raise UsageError("access --live takes --org ID and no policy PATH")
+        view = _live_access_view(
+            org_id, target, api_url, api_key_file, sandbox_db, concurrency, timeout
+        )
+    else:
+        if not paths:
+            raise UsageError("access needs a policy PATH, or --live --org ID")
+        view = _file_access_view(paths, org_id, day)
+    answers = [answer(view, question) for question in questions]
+    click.echo(render_access(view, answers, fmt), nl=False)
+    return EXIT_OK if combine([a.verdict for a in answers]) == "allowed" else EXIT_CHANGES
+
+
+def _file_access_view(paths: tuple[str, ...], org_id: str | None, day: date) -> OrgView:
+    """The one policy of PATHs (the one for --org when they hold several), located."""
+    from pathlib import Path
+
+    from rovo_reconcile.access.view import file_view
+    from rovo_reconcile.errors import UsageError
+    from rovo_reconcile.policy.yaml_source import load_document
+
+    policies = load_valid(paths, day, None)
+    if org_id is not None:
+        policies = [p for p in policies if p.policy.org.id == org_id]
+        if not policies:
+            raise UsageError(f"no policy in {', '.join(paths)} governs org {org_id}")
+    if len(policies) != 1:
+        orgs = ", ".join(p.policy.org.id for p in policies)
+        raise UsageError(
+            f"{', '.join(paths)} hold several organizations ({orgs}); pick one with --org"
+        )
+    loaded = policies[0]
+    doc, _ = load_document(Path(loaded.file), loaded.file)
+    return file_view(doc, loaded.policy, day)
+
+
+def _live_access_view(
+    org_id: str,
+    target: str | None,
+    api_url: str | None,
+    api_key_file: Path | None,
+    sandbox_db: Path | None,
+    concurrency: int,
+    timeout: float,
+) -> OrgView:
+    import asyncio
+
+    from rovo_reconcile.access.view import live_view
+    from rovo_reconcile.live_state import read_live
+    from rovo_reconcile.targets import resolve_target
+
+    where = resolve_target(target, api_url, api_key_file, sandbox_db, timeout=timeout)
+    org = asyncio.run(read_live(where, [org_id], concurrency=concurrency)).org(org_id)
+    for note in org.notes:
+        click.echo(f"rovo-reconcile: note: {note}", err=True)
+    return live_view(
+        org_id,
+        org.state,
+        where.label,
+        mcp_readable=org.mcp_available,
+        kept_apps=org.kept_apps,
+    )
 
 
 def run(argv: Sequence[str]) -> int:

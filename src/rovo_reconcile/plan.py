@@ -342,6 +342,11 @@ def _say(
     said: dict[tuple[str, str], str], key: str, value: str, entry: DomainEntry | AddressEntry
 ) -> None:
     parts = [entry.note] if entry.note else []
+    if isinstance(entry, AddressEntry) and entry.tool is not None:
+        from rovo_reconcile.access.catalogue import catalogue
+
+        tool = catalogue().get(entry.tool)
+        parts.append(tool.origin() if tool is not None else f"from catalogue: {entry.tool}")
     if entry.expires is not None:
         parts.append(f"expires {entry.expires.isoformat()}")
     if parts:

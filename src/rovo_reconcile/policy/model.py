@@ -68,6 +68,9 @@ class AddressEntry(_Frozen):
     address: str
     note: str | None = None
     expires: date | None = None
+    tool: str | None = None
+    """The AI-tool catalogue entry (`- tool: NAME`) this address was expanded from, if any:
+    a policy-side annotation like `note`, never live state."""
 
 
 class IpAllowlist(_Frozen):

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypeVar
 
+from rovo_reconcile.access import catalogue as _catalogue
+from rovo_reconcile.access.match import admits
 from rovo_reconcile.errors import NormalizeError
 from rovo_reconcile.policy.model import (
     APPS,
@@ -42,11 +44,20 @@ from rovo_reconcile.policy.normalize import (
 )
 from rovo_reconcile.policy.problems import ERROR, WARNING, Mark, Problem, Severity
 from rovo_reconcile.policy.salvage import SKIPPED
+from rovo_reconcile.policy.ranges import minus, ranges, within
 from rovo_reconcile.policy.yaml_source import DataPath, SourceDocument
 
-__all__ = ["EXPIRY_WARNING_DAYS", "MAX_ENTRIES_PER_APP", "Checked", "check_policy"]
+__all__ = [
+    "AI_TOOL_APPS",
+    "EXPIRY_WARNING_DAYS",
+    "MAX_ENTRIES_PER_APP",
+    "Checked",
+    "check_policy",
+]
 
 MAX_ENTRIES_PER_APP = 500
+AI_TOOL_APPS: tuple[App, ...] = ("jira", "confluence", "compass", "rovo")
+"""The apps the Rovo MCP server reaches for AI tools (the reference page names these four)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +107,8 @@ class _Checker:
         allowlist's addresses taken together are made only then."""
         self.problems: list[Problem] = []
         self.sources: dict[str, Mark] = {}
+        self.allowed_domains: list[tuple[DomainPattern, DataPath]] = []
+        """The policy's own domains that have not expired, for the AI-tool egress lint."""
 
     def define(self, key: str, path: DataPath, *, at_key: bool = False) -> None:
         self.sources[key] = self.doc.mark(path, key=at_key)
@@ -125,6 +138,8 @@ class _Checker:
         if "ipAllowlists" in data:
             allowlists, addresses = self.allowlists(data["ipAllowlists"])
             self.define("ip_allowlist", ("ipAllowlists",), at_key=True)
+            if "mcp" in data and self.whole:  # a layer's lists are not all there is
+                self.ai_tool_egress(data["mcp"], allowlists, addresses)
         guards = self.guards(data.get("guards", {}), allowlists, addresses)
         org = data.get("org") or {}  # a Baseline has none
         return OrgPolicy(
@@ -157,7 +172,10 @@ class _Checker:
                 ("mcp", "authentication", "apiToken"),
                 WARNING,
                 "mcp.api-token-bypass",
-                f"apiToken: true lets API-token clients past {blocked}: domain rules bind only OAuth 2.1 clients",
+                f"apiToken: true may let API-token clients past {blocked}: Atlassian's page "
+                "says domains can be blocked only for OAuth 2.1 clients, not API-token ones, but "
+                'also that a tool must use an allowed domain "whether it connects via OAuth 2.1 '
+                'or API token"; rovo-reconcile assumes the first, wider reading',
                 "turn apiToken off unless a service account really needs it",
             )
         return McpSettings(
@@ -199,9 +217,10 @@ class _Checker:
             self.define(domain_key(canonical), path)
             parsed.append((pattern, path))
             entry = item if isinstance(item, dict) else {}
-            self.expired(
+            if not self.expired(
                 _date(entry.get("expires")), ("mcp", "domains", index, "expires"), canonical
-            )
+            ):
+                self.allowed_domains.append((pattern, path))
             # model_construct: every field is already checked (schema, then the rules above),
             # and validating tens of thousands of entries again costs more than the rest.
             entries.append(
@@ -330,50 +349,90 @@ class _Checker:
             if item is SKIPPED:
                 continue
             item_path: DataPath = (*path, index)
-            text = item
-            if isinstance(item, dict):
-                item_path, text = (*item_path, "address"), item["address"]
-            try:
-                first, last, net = address_span(text)
-            except NormalizeError as e:
-                self.report(item_path, ERROR, e.code, e.message, e.hint)
-                continue
-            if (first, last) in seen:
-                self.report(
-                    item_path,
-                    ERROR,
-                    "address.duplicate",
-                    f"{net} is listed twice in this allowlist (first at line {self.line(seen[first, last])})",
-                    "remove one of them",
-                )
-                continue
-            seen[first, last] = item_path
-            if (label := non_public_span(first, last)) is not None:
-                self.report(
-                    item_path,
-                    WARNING,
-                    "address.non-public",
-                    f"{net} is {label}; Atlassian sees only public source addresses",
-                    "list your public egress address instead",
-                )
+            texts = [item]
+            tool: str | None = None
+            if isinstance(item, dict) and "tool" in item:
+                item_path = (*item_path, "tool")
+                tool, texts = self.tool_addresses(item["tool"], item_path)
+            elif isinstance(item, dict):
+                item_path, texts = (*item_path, "address"), [item["address"]]
             entry = item if isinstance(item, dict) else {}
             expires = _date(entry.get("expires"))
-            found.append(
-                _Address(
-                    first,
-                    last,
-                    net,
-                    item_path,
-                    self.expired(expires, (*path, index, "expires"), net),
+            expired: bool | None = None  # judged once per entry, when its first value is valid
+            for text in texts:
+                try:
+                    first, last, net = address_span(text)
+                except NormalizeError as e:
+                    self.report(item_path, ERROR, e.code, e.message, e.hint)
+                    continue
+                origin = f" (from tool: {tool})" if tool is not None else ""
+                if (first, last) in seen:
+                    self.report(
+                        item_path,
+                        ERROR,
+                        "address.duplicate",
+                        f"{net}{origin} is listed twice in this allowlist (first at line "
+                        f"{self.line(seen[first, last])})",
+                        "remove one of them",
+                    )
+                    continue
+                seen[first, last] = item_path
+                if (label := non_public_span(first, last)) is not None:
+                    self.report(
+                        item_path,
+                        WARNING,
+                        "address.non-public",
+                        f"{net} is {label}; Atlassian sees only public source addresses",
+                        "list your public egress address instead",
+                    )
+                if expired is None:
+                    what = net if tool is None else f"tool: {tool} ({', '.join(texts)})"
+                    expired = self.expired(expires, (*path, index, "expires"), what)
+                found.append(_Address(first, last, net, item_path, expired))
+                entries.append(  # already checked, as for domains
+                    _built(
+                        AddressEntry,
+                        {
+                            "address": net,
+                            "note": entry.get("note"),
+                            "expires": expires,
+                            "tool": tool,
+                        },
+                    )
                 )
-            )
-            entries.append(  # already checked, as for domains
-                _built(
-                    AddressEntry, {"address": net, "note": entry.get("note"), "expires": expires}
-                )
-            )
         self.overlaps(found)
         return found, tuple(entries)
+
+    def tool_addresses(self, name: str, path: DataPath) -> tuple[str | None, list[str]]:
+        """`- tool: NAME`: the catalogue's published egress ranges of that AI tool."""
+        known = _catalogue.catalogue()
+        tool = known.get(name)
+        if tool is None:
+            self.report(
+                path,
+                ERROR,
+                "address.unknown-tool",
+                f"{name!r} is not an AI tool of the catalogue",
+                known.suggest(name),
+            )
+            return None, []
+        if not tool.egress:
+            self.report(
+                path,
+                ERROR,
+                "address.tool-no-ranges",
+                f"the catalogue holds no verified egress ranges for {tool.label}"
+                + (
+                    f": {tool.vendor} publishes them at {tool.egress_fact.source}, which the "
+                    "catalogue has not verified"
+                    if tool.egress_fact.source
+                    else ""
+                ),
+                "list the tool's addresses yourself, or refresh the catalogue "
+                "(scripts/refresh_catalogue.py)",
+            )
+            return None, []
+        return tool.name, list(tool.egress)
 
     def overlaps(self, addresses: list[_Address]) -> None:
         """Warn on entries inside or across another entry of the same list (a sort and a sweep)."""
@@ -419,6 +478,93 @@ class _Checker:
                 "renew it by moving the date, or let it lapse",
             )
         return False
+
+    # ------------------------------------------------------------------ AI-tool egress
+
+    def ai_tool_egress(
+        self,
+        mcp: dict[str, Any],
+        allowlists: tuple[IpAllowlist, ...],
+        addresses: list[list[_Address]],
+    ) -> None:
+        """Warn when a catalogue AI tool may sign in (the supported list, or one of the
+        policy's domains) but the enabled allowlists of an app it calls admit none, or only
+        part, of the egress ranges its vendor publishes: its calls come from there, not from
+        the user's network, so Atlassian blocks them (the reference page's last note)."""
+        known = _catalogue.catalogue()
+        allowed = [(tool, why) for tool in known.tools if (why := self.allowed_in(tool, mcp))]
+        unchecked = [tool.label for tool, _ in allowed if not tool.egress]
+        for tool, why in allowed:
+            if not tool.egress:
+                continue
+            egress = ranges(tool.egress)
+            # Only addresses that touch the egress ranges can admit them (as guards._near).
+            near = [
+                [
+                    a.text
+                    for a in nets
+                    if not a.expired and any(a.first <= b and f <= a.last for f, b in egress)
+                ]
+                for nets in addresses
+            ]
+            blocked: dict[App, bool] = {}  # app -> admitted in part
+            for app in AI_TOOL_APPS:
+                covering = [
+                    index
+                    for index, allowlist in enumerate(allowlists)
+                    if allowlist.enabled and app in allowlist.apps
+                ]
+                if not covering:
+                    continue  # no enabled allowlist: no IP restriction on this app
+                admitted = ranges(text for index in covering for text in near[index])
+                if not within(egress, admitted):
+                    blocked[app] = minus(egress, admitted) != egress
+            if blocked:
+                self.report_blocked(tool, why, blocked, allowlists, unchecked)
+
+    def allowed_in(self, tool: _catalogue.Tool, mcp: dict[str, Any]) -> str | None:
+        """Why `tool` may sign in under this policy's domain rules, or None."""
+        if mcp.get("allowAtlassianSupportedDomains") is True and tool.atlassian_supported:
+            line = self.line(("mcp", "allowAtlassianSupportedDomains"))
+            return f"the Atlassian-supported list is allowed at line {line}"
+        for pattern, path in self.allowed_domains:
+            for uri in tool.redirect_uris:
+                if admits(pattern, parse_domain(uri)):
+                    return f"{pattern} (line {self.line(path)}) admits its redirect URI {uri}"
+        return None
+
+    def report_blocked(
+        self,
+        tool: _catalogue.Tool,
+        why: str,
+        blocked: dict[App, bool],
+        allowlists: tuple[IpAllowlist, ...],
+        unchecked: list[str],
+    ) -> None:
+        apps = ", ".join(blocked)
+        part = all(blocked.values())
+        fix = _covering_lists(list(blocked), allowlists)
+        where = next(i for i, a in enumerate(allowlists) if a.name == fix[0][0])
+        targets = " and ".join(repr(name) for name, _ in fix)
+        others = "".join(
+            f" ({label} may sign in too; the catalogue holds no verified egress ranges for "
+            "it, so it was not checked.)"
+            for label in unchecked
+        )
+        self.report(
+            ("ipAllowlists", where, "name"),
+            WARNING,
+            "access.ai-tool-egress",
+            f"{tool.label} may sign in ({why}), but the enabled allowlists of {apps} admit "
+            f"{'only part' if part else 'none'} of its egress range {', '.join(tool.egress)}: "
+            f"it calls from {tool.vendor}'s cloud, not from your network, so its MCP calls to "
+            f"{apps} will be blocked.{others}",
+            f"add `- tool: {tool.name}` to allowlist {targets}, or stop allowing the tool in. "
+            "IP allowlists apply to OAuth 2.1 and API-token calls alike; only for domains is "
+            "Atlassian's page ambiguous: it says domains can be blocked only for OAuth 2.1 "
+            'clients, and that a tool must use an allowed domain "whether it connects via '
+            'OAuth 2.1 or API token"',
+        )
 
     # ------------------------------------------------------------------ guards
 
@@ -471,6 +617,22 @@ class _Checker:
                     f"mustAllow address {net} is not admitted by any enabled allowlist covering {apps}",
                     f"add {net} to an enabled allowlist that covers {apps}",
                 )
+
+
+def _covering_lists(
+    apps: list[App], allowlists: tuple[IpAllowlist, ...]
+) -> list[tuple[str, list[App]]]:
+    """Enabled allowlists that together cover `apps`, the widest first: where a `- tool:`
+    entry would admit the tool on all of them."""
+    left = list(apps)
+    chosen: list[tuple[str, list[App]]] = []
+    enabled = [a for a in allowlists if a.enabled]
+    while left:
+        best = max(enabled, key=lambda a: sum(app in a.apps for app in left))
+        covered = [app for app in left if app in best.apps]
+        chosen.append((best.name, covered))
+        left = [app for app in left if app not in covered]
+    return chosen
 
 
 def _covered(net: ipaddress.IPv4Network, covering: list[tuple[int, int]]) -> bool:

@@ -389,16 +389,34 @@ def _translate_choice(
     branches: dict[int, list[ValidationError]] = {}
     for sub in error.context or ():
         branches.setdefault(int(sub.relative_schema_path[0]), []).append(sub)
-    for errors in branches.values():
+    chosen = _keyed_branch(error)
+    for _, errors in sorted(branches.items(), key=lambda item: item[0] != chosen):
         if not any(e.validator == "type" and not e.relative_path for e in errors):
             out: list[Problem] = []
             for sub in _relevant(errors):
                 out.extend(_translate(sub, doc))
             return out
-    field = "pattern" if ".domains" in where else "address"
+    field = "'pattern'" if ".domains" in where else "'address' or 'tool'"
     return [
-        at(f"{where} must be text or a mapping with {field!r}, not {_value_words(error.instance)}")
+        at(f"{where} must be text or a mapping with {field}, not {_value_words(error.instance)}")
     ]
+
+
+def _keyed_branch(error: ValidationError) -> int | None:
+    """The branch of a choice between mappings that the instance's own keys pick: the one
+    whose required key it has (`address:` or `tool:`), so its errors are the ones shown."""
+    instance: Any = error.instance
+    options: Any = error.validator_value
+    if not isinstance(instance, dict) or not isinstance(options, list):
+        return None
+    root: Any = _validator().schema
+    defs = root["$defs"]
+    for index, option in enumerate(options):
+        ref = option.get("$ref", "") if isinstance(option, dict) else ""
+        branch = defs.get(ref.removeprefix("#/$defs/"), {})
+        if any(key in instance for key in branch.get("required", ())):
+            return index
+    return None
 
 
 def _did_you_mean(word: str, options: list[str], label: str) -> str:
