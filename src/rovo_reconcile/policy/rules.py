@@ -195,6 +195,7 @@ class _Checker:
                         "pattern": canonical,
                         "note": entry.get("note"),
                         "expires": _date(entry.get("expires")),
+                        "written": None if text == canonical else text,
                     },
                 )
             )
