@@ -24,6 +24,8 @@ from rovo_reconcile.plan_json import dump_plan, load_plan
 from rovo_reconcile.policy.loader import load_policies
 from rovo_reconcile.policy.normalize import (
     MAX_ALTERNATIVES,
+    _canonical_brace_host,
+    _canonical_host,
     _parse_domain_exact,
     domain_warnings,
     find_shadowing,
@@ -324,6 +326,27 @@ _CLOSE_PATTERNS = st.one_of(
         st.sampled_from(["/", "/**", "/a", "/a/**", "/*", "/{a,b}/**"]),
     ),
 )
+
+
+_FRONT_GROUPS = st.builds(
+    lambda labels, rest: "{" + ",".join(labels) + "}." + rest,
+    st.lists(
+        st.one_of(
+            st.from_regex(r"[a-z0-9-]{1,6}", fullmatch=True),
+            st.sampled_from(["xn--bcher-kva", "ab--c", "a" * 64, "255", "*", "A", "b.c"]),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    st.sampled_from(["example.com", "1.2.3", "2.3.4", "com", "a..b", "x" * 250, "EXAMPLE.com"]),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_FRONT_GROUPS)
+def test_front_group_route_is_the_general_brace_host(host: str) -> None:
+    """`{app,api}.example.com`, built directly, is what spelling the hosts out gives."""
+    assert _outcome(_canonical_host, host) == _outcome(_canonical_brace_host, host)
 
 
 @settings(max_examples=400, deadline=None)

@@ -363,31 +363,20 @@ def _split_port(authority: str) -> tuple[str, str | None]:
         if not tail.startswith(":"):
             raise NormalizeError("domain.bad-host", f"unexpected {tail!r} after the host")
         return host, tail[1:]
-    if "{" in authority or "}" in authority:
-        _check_braces(authority, "the host")
-        depth = 0
-        for ch in authority:
-            depth += (ch == "{") - (ch == "}")
-            if ch == ":" and depth:
-                raise NormalizeError(
-                    "domain.braces",
-                    f"{authority!r}: a brace group stands for hosts or for ports, not both",
-                    "give the host and the port braces of their own, as "
-                    "{app,api}.example.com:{8080,8443}",
-                )
     host, colon, port = authority.rpartition(":")
-    return (host, port) if colon else (authority, None)
-
-
-def _check_braces(text: str, where: str) -> None:
-    """Refuse a `}` before its `{`, or a `{` never closed."""
-    depth = 0
-    for ch in text:
-        depth += (ch == "{") - (ch == "}")
-        if depth < 0:
-            break
-    if depth:
-        raise NormalizeError("domain.braces", f"unbalanced braces in {where}: {text!r}")
+    if not colon:
+        return authority, None
+    if (
+        "{" in host
+        and host.count("{") != host.count("}")
+        and authority.count("{") == authority.count("}")
+    ):
+        raise NormalizeError(
+            "domain.braces",
+            f"{authority!r}: a brace group stands for hosts or for ports, not both",
+            "give the host and the port braces of their own, as {app,api}.example.com:{8080,8443}",
+        )
+    return host, port
 
 
 def _canonical_port(scheme: str, port: str | None) -> str | None:
@@ -428,7 +417,25 @@ def _canonical_host(host: str) -> str:
     checked on its own, and the set is written back as one canonical brace group."""
     if host.startswith("[") or ("{" not in host and "}" not in host):
         return _one_host(host)
-    _check_braces(host, "the host")
+    match = _LABELS_IN_FRONT.fullmatch(host)
+    if match is not None:  # `{app,api}.example.com`, the commonest braces, built directly
+        labels, rest = set(match.group(1).split(",")), match.group(2)
+        if len(labels) <= MAX_ALTERNATIVES and all(
+            _LDH_HOST.fullmatch(one := f"{label}.{rest}") and not _DOTTED_QUAD.fullmatch(one)
+            for label in labels
+        ):
+            return (
+                _brace_group(labels) + "." + rest if len(labels) > 1 else f"{labels.pop()}.{rest}"
+            )
+    return _canonical_brace_host(host)
+
+
+_LABELS_IN_FRONT = re.compile(r"\{([a-z0-9-]+(?:,[a-z0-9-]+)*)\}\.([a-z0-9.-]+)", re.ASCII)
+"""A brace group of lower-case labels in front of a lower-case host name: `_canonical_host`
+gives what `_canonical_brace_host` would (property-tested), without spelling hosts out."""
+
+
+def _canonical_brace_host(host: str) -> str:
     hosts = _expand(host, MAX_ALTERNATIVES)
     if hosts is None:
         raise NormalizeError(
@@ -439,6 +446,8 @@ def _canonical_host(host: str) -> str:
         )
     canonical = set()
     for one in hosts:
+        if "{" in one or "}" in one:  # what is left of braces that do not pair up
+            raise NormalizeError("domain.braces", f"unbalanced braces in the host: {host!r}")
         if not one or one.startswith(".") or ".." in one:
             raise NormalizeError(
                 "domain.braces",
@@ -517,6 +526,8 @@ def _one_host(host: str) -> str:
 
 def _expansion_size(host: str, port: str | None) -> int:
     """How many (host, port) pairs a canonical host and port stand for."""
+    if not host.startswith("{") and (port is None or not port.startswith("{")):
+        return 1
     ports = port[1:-1].count(",") + 1 if port is not None and port.startswith("{") else 1
     return len(_expand_host(host)) * ports
 
