@@ -429,7 +429,8 @@ def test_duplicate_domain_after_normalisation_is_409(client: httpx.Client, org: 
     ("pattern", "message"),
     [
         ("app.example.com/**", "has no protocol"),
-        ("http://app.example.com/**", "only for loopback"),
+        ("ws://app.example.com/**", "only for loopback"),
+        ("javascript:alert(1)", "run code"),
         ("https://*.com/**", "public suffix"),
         ("https://user@example.com/", "user name"),
     ],

@@ -96,7 +96,7 @@ def _covers(broad: str, narrow: str) -> bool:
     [
         ("/**", "/a/b/c", True),
         ("/**", "/a*/**", True),
-        ("/**", "", False),
+        ("/**", "", True),  # `https://x.example.com` is `https://x.example.com/`
         ("/*", "/a", True),
         ("/*", "/a*b", True),
         ("/*", "/a/b", False),

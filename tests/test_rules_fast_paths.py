@@ -14,10 +14,18 @@ from rovo_reconcile.policy.rules import _built
 @pytest.mark.parametrize(
     ("cls", "values"),
     [
-        (DomainEntry, {"pattern": "https://a.example.com", "note": None, "expires": None}),
         (
             DomainEntry,
-            {"pattern": "https://*.example.com", "note": "n", "expires": date(2030, 1, 2)},
+            {"pattern": "https://a.example.com", "note": None, "expires": None, "written": None},
+        ),
+        (
+            DomainEntry,
+            {
+                "pattern": "https://*.example.com",
+                "note": "n",
+                "expires": date(2030, 1, 2),
+                "written": "HTTPS://*.Example.com/",
+            },
         ),
         (AddressEntry, {"address": "203.0.113.0/24", "note": None, "expires": None, "tool": None}),
         (

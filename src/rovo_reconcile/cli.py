@@ -39,8 +39,8 @@ if TYPE_CHECKING:
     from contextlib import AbstractContextManager
     from pathlib import Path
 
-    from rovo_reconcile.api.live import LiveOrg
     from rovo_reconcile.access.view import OrgView
+    from rovo_reconcile.api.live import LiveOrg
     from rovo_reconcile.apply import ApplyResult
     from rovo_reconcile.mcp_state import McpMode
     from rovo_reconcile.plan import Plan

@@ -2,6 +2,8 @@
 
 Atlassian publishes no API for the Rovo MCP settings, so every MCP change in a
 plan also carries the manual click-path, for orgs where the API is not there.
+A domain to add is shown as the policy file spells it, which is what the admin
+types (the plan's keys and the API use its canonical form, the same pattern).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ def click_path(change: Change) -> str | None:
     if change.key == setting_key(SETTING_API_TOKEN):
         return f"{MCP_PAGE} > Authentication: turn API token {'on' if change.after else 'off'}"
     if change.resource == "mcp.domain" and change.action == "create":
-        return f"{MCP_PAGE} > Add domain: {change.after}"
+        return f"{MCP_PAGE} > Add domain: {change.written or change.after}"
     if change.resource == "mcp.domain" and change.action == "delete":
         return f"{MCP_PAGE}: on {change.before}, select Delete"
     return None
@@ -43,7 +45,7 @@ def manual_steps(mcp: McpSettings) -> list[str]:
         state = "on" if mcp.authentication.api_token else "off"
         steps.append(f"{MCP_PAGE} > Authentication: turn API token {state}")
     if mcp.domains is not None:
-        patterns = ", ".join(d.pattern for d in mcp.domains) or "(none)"
+        patterns = ", ".join(d.written or d.pattern for d in mcp.domains) or "(none)"
         steps.append(
             f"{MCP_PAGE}: keep exactly these domains, adding and deleting as needed: {patterns}"
         )

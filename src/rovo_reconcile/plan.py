@@ -78,6 +78,9 @@ class Change:
     """`file:line` of the desired value, when there is one."""
     notes: tuple[str, ...] = ()
     """The policy's `note:` and `expires:` of the entries this change adds, for reviewers."""
+    written: str | None = None
+    """For an MCP domain to add: the pattern as the policy file spells it, when that is not
+    the canonical `after` that apply sends; the manual step shows it, as an admin types it."""
 
     def sort_key(self) -> tuple[int, str, int]:
         return (_RESOURCE_ORDER[self.resource], self.key, _ACTION_ORDER[self.action])
@@ -95,7 +98,8 @@ class Change:
         }
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.what(), "source": self.source, "notes": list(self.notes)}
+        spelling = {"written": self.written} if self.written is not None else {}
+        return {**self.what(), "source": self.source, "notes": list(self.notes), **spelling}
 
 
 @dataclass(frozen=True)
@@ -311,10 +315,14 @@ def effective_policy(policy: OrgPolicy, today: date) -> OrgPolicy:
 
 
 def annotate(plan: OrgPlan, policy: OrgPolicy) -> OrgPlan:
-    """`plan` with each change carrying the `note:`/`expires:` of the policy entries it adds."""
+    """`plan` with each change carrying the `note:`/`expires:` of the policy entries it adds,
+    and a domain to add its pattern as the policy spells it."""
     said: dict[tuple[str, str], str] = {}  # (change key, entry value) -> what the policy says
+    spelt: dict[str, str] = {}  # change key -> the pattern as written, where not canonical
     for domain in policy.mcp.domains or () if policy.mcp is not None else ():
         _say(said, domain_key(domain.pattern), domain.pattern, domain)
+        if domain.written is not None:
+            spelt[domain_key(domain.pattern)] = domain.written
     for allowlist in policy.ip_allowlists or ():
         for entry in allowlist.addresses:
             _say(said, allowlist_key(allowlist.name), entry.address, entry)
@@ -334,7 +342,10 @@ def annotate(plan: OrgPlan, policy: OrgPolicy) -> OrgPlan:
             for value in added(change)
             if (change.key, value) in said
         )
-        changes.append(replace(change, notes=notes) if notes else change)
+        written = spelt.get(change.key) if change.action == "create" else None
+        if notes or written is not None:
+            change = replace(change, notes=notes or change.notes, written=written)
+        changes.append(change)
     return replace(plan, changes=tuple(changes))
 
 

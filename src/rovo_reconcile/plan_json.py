@@ -124,8 +124,19 @@ def _change_from(data: dict[str, Any]) -> Change:
         if resource == "mcp.settings" and not isinstance(value, bool):
             raise ValueError(f"{data['key']}: a setting value must be true or false")
     notes = tuple(str(n) for n in data.get("notes") or ())
+    written = data.get("written")
+    if written is not None and not (resource == "mcp.domain" and isinstance(written, str)):
+        raise ValueError(f"{data['key']}: only a domain has a written spelling, as a string")
     return Change(
-        action, resource, str(data["key"]), before, after, effect, data.get("source"), notes
+        action,
+        resource,
+        str(data["key"]),
+        before,
+        after,
+        effect,
+        data.get("source"),
+        notes,
+        written,
     )
 
 

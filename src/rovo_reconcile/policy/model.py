@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 __all__ = [
@@ -50,6 +50,10 @@ class DomainEntry(_Frozen):
     pattern: str
     note: str | None = None
     expires: date | None = None
+    written: str | None = Field(default=None, exclude=True)
+    """The pattern as the policy file spells it, when that is not `pattern` (the canonical
+    form): what an admin types in Atlassian Administration. Plans compare `pattern` alone; dumps
+and exports leave this out."""
 
 
 class Authentication(_Frozen):

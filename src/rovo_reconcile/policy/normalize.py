@@ -42,9 +42,13 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*", re.ASCII)
 _PORT = re.compile(r"[0-9]{1,5}|\*", re.ASCII)
 _DOTTED_QUAD = re.compile(r"[0-9]+(?:\.[0-9]+){3}", re.ASCII)
 _PREFIX = re.compile(r"[0-9]{1,2}", re.ASCII)
-_DEFAULT_PORTS = {"https": "443", "http": "80"}
+_DEFAULT_PORTS = {"https": "443", "http": "80", "wss": "443", "ws": "80"}
+_WEB_SCHEMES = frozenset({"https", "http", "wss", "ws"})
+"""Schemes whose URLs always name a host, and where an empty path is the same URL as `/`."""
 _LOOPBACK_HOSTS = {"localhost", "[::1]"}
 _BRACE_GROUP = re.compile(r"\{([^{}]*)\}")
+_HOST_AND_PORT = re.compile(r"(?:[0-9]+|\*|\{[^/]*\})(?:/.*)?", re.ASCII | re.DOTALL)
+"""What follows the colon of `host:port/path` written without a protocol."""
 
 
 # --------------------------------------------------------------------------- domains
@@ -52,7 +56,12 @@ _BRACE_GROUP = re.compile(r"\{([^{}]*)\}")
 
 @dataclass(frozen=True, order=True)
 class DomainPattern:
-    """A parsed, canonical domain pattern: `scheme://host[:port]path`."""
+    """A parsed, canonical domain pattern: `scheme://host[:port]path`, or `scheme:/path` for an
+    app's private-use scheme (RFC 8252 section 7.1), which has no host (`host` is empty).
+
+    `host` and `port` may hold one brace group (`{a,b}.example.com`, `{8080,8443}`) in
+    canonical form; `_expand_host` and `_expand_port` spell out what they stand for.
+    """
 
     scheme: str
     host: str
@@ -60,6 +69,8 @@ class DomainPattern:
     path: str
 
     def __str__(self) -> str:
+        if not self.host:
+            return f"{self.scheme}:{self.path}"
         port = f":{self.port}" if self.port else ""
         return f"{self.scheme}://{self.host}{port}{self.path}"
 
@@ -96,6 +107,8 @@ def parse_domain(text: object) -> DomainPattern:
             and not _PATH_SPECIAL.search(path := match.group(3) or "")
         ):
             port = match.group(2)
+            if path == "/":
+                path = ""  # `https://host/` is `https://host`
             if port is None or port == "443":
                 return DomainPattern("https", host, None, path)
             if int(port) <= 65535:
@@ -107,16 +120,27 @@ def _parse_domain_exact(text: object) -> DomainPattern:
     if not isinstance(text, str) or not text:
         raise NormalizeError("domain.empty", "a domain pattern must be a non-empty string")
     _reject_bad_characters(text)
-    scheme, sep, rest = text.partition("://")
-    if not sep:
+    written, colon, rest = text.partition(":")
+    if (
+        not colon
+        or "/" in written
+        or (not rest.startswith("//") and _HOST_AND_PORT.fullmatch(rest))
+    ):
         raise NormalizeError(
             "domain.no-protocol",
             f"domain pattern {text!r} has no protocol",
             f"write it with its protocol, such as https://{text}",
         )
-    if not _SCHEME.fullmatch(scheme):
-        raise NormalizeError("domain.bad-protocol", f"{scheme!r} is not a valid protocol name")
-    scheme = scheme.lower()
+    if not _SCHEME.fullmatch(written):
+        if rest.startswith("//"):
+            raise NormalizeError("domain.bad-protocol", f"{written!r} is not a valid protocol name")
+        raise NormalizeError(
+            "domain.no-protocol",
+            f"domain pattern {text!r} has no protocol",
+            f"write it with its protocol, such as https://{text}",
+        )
+    scheme = written.lower()
+    _refuse_scheme(scheme)
     if "?" in rest:
         raise NormalizeError(
             "domain.query", "a domain pattern cannot carry a query (?...)", "remove the ?... part"
@@ -127,6 +151,9 @@ def _parse_domain_exact(text: object) -> DomainPattern:
             "a domain pattern cannot carry a fragment (#...)",
             "remove the #... part",
         )
+    if not rest.startswith("//"):
+        return _private_use_pattern(text, scheme, rest)
+    rest = rest[2:]
     slash = rest.find("/")
     authority, path = (rest, "") if slash < 0 else (rest[:slash], rest[slash:])
     if "@" in authority:
@@ -137,20 +164,30 @@ def _parse_domain_exact(text: object) -> DomainPattern:
         )
     host, port = _split_port(authority)
     host = _canonical_host(host)
-    if port is not None and _DEFAULT_PORTS.get(scheme) == port:
-        port = None
-    if scheme == "http" and not _is_loopback_host(host):
+    port = _canonical_port(scheme, port)
+    if _expansion_size(host, port) > MAX_ALTERNATIVES:
         raise NormalizeError(
-            "domain.http-not-loopback",
-            f"plain http is allowed only for loopback hosts, not {host!r}",
-            f"use https://{host}{path}" if "*" not in host else "use https://",
+            "domain.braces-too-many",
+            f"the braces in {authority!r} stand for more than {MAX_ALTERNATIVES} host and port "
+            "combinations, too many to check",
+            "split the pattern into several, or use a wildcard such as *.example.com",
         )
-    if scheme == "ws" and not _is_loopback_host(host):
-        raise NormalizeError(
-            "domain.ws-not-loopback",
-            f"plain ws (unencrypted WebSocket) is allowed only for loopback hosts, not {host!r}",
-            f"use wss://{host}{path}" if "*" not in host else "use wss://",
-        )
+    if scheme == "ws":
+        for one in _expand_host(host):
+            if not _is_loopback_host(one):
+                raise NormalizeError(
+                    "domain.ws-not-loopback",
+                    "plain ws (unencrypted WebSocket) is allowed only for loopback hosts, "
+                    f"not {one!r}",
+                    f"use wss://{host}{path}" if "*" not in host else "use wss://",
+                )
+    if scheme in _WEB_SCHEMES and path == "/":
+        path = ""  # the same URL (RFC 3986 section 6.2.3): one pattern, the origin's spelling
+    return DomainPattern(scheme, host, port, _canonical_path(path))
+
+
+def _refuse_scheme(scheme: str) -> None:
+    """Refuse a scheme no allowed MCP domain may have, whatever follows it."""
     if scheme in _SCRIPT_SCHEMES:
         raise NormalizeError(
             "domain.script-scheme",
@@ -158,16 +195,60 @@ def _parse_domain_exact(text: object) -> DomainPattern:
             "scheme would let a sign-in redirect execute script",
             "list the https:// address of the client instead",
         )
-    return DomainPattern(scheme, host, port, _canonical_path(path))
+
+
+def _private_use_pattern(text: str, scheme: str, rest: str) -> DomainPattern:
+    """`scheme:/path`, the redirect URI of an app's private-use scheme (RFC 8252 section 7.1,
+    `com.example.app:/oauth2redirect`); every other reading of `scheme:rest` is refused."""
+    if scheme in _WEB_SCHEMES:
+        fixed = f"{scheme}://{rest.lstrip('/')}"
+        raise NormalizeError(
+            "domain.no-host",
+            f"{text!r} has no host: a {scheme} pattern is {scheme}://host/path",
+            f"did you mean {fixed}?",
+        )
+    if len(scheme) == 1:
+        raise NormalizeError(
+            "domain.file-path",
+            f"{text!r} is a Windows file path ({scheme.upper()}:), not a sign-in redirect",
+            "list the https:// address of the client, or the private-use scheme of a desktop "
+            "app (com.example.app:/callback)",
+        )
+    if not rest.startswith("/"):
+        raise NormalizeError(
+            "domain.opaque",
+            f"{text!r} names neither a host ({scheme}://host/...) nor a path ({scheme}:/...), "
+            "so no sign-in redirect can match it",
+            f"an app's private-use scheme is written {scheme}:/path (RFC 8252)"
+            if scheme not in _NON_WEB_SCHEMES and scheme != "urn"
+            else "list the https:// address of the client, or the private-use scheme of a "
+            "desktop app (com.example.app:/callback)",
+        )
+    return DomainPattern(scheme, "", None, _canonical_path(rest))
 
 
 def domain_warnings(pattern: DomainPattern) -> list[NormalizeError]:
-    """What is suspicious but not wrong in a valid pattern: a non-web scheme, a host label
-    that mixes scripts or is spelled in letters that look Latin (an IDN homograph).
+    """What is suspicious but not wrong in a valid pattern: plain http to a host that is not
+    this machine, a non-web scheme, a host label that mixes scripts or is spelled in letters
+    that look Latin (an IDN homograph).
 
     Each comes back as a NormalizeError for its code, message and hint; none is raised.
     """
     found: list[NormalizeError] = []
+    hosts = _expand_host(pattern.host)
+    if pattern.scheme == "http":
+        remote = [host for host in hosts if not _is_loopback_host(host)]
+        if remote:
+            found.append(
+                NormalizeError(
+                    "domain.http-not-loopback",
+                    f"plain http to {', '.join(map(repr, remote))} is not encrypted: sign-in "
+                    "codes and tokens would cross the network readable by anyone on the way",
+                    f"use https://{pattern.host}{pattern.path}"
+                    if "*" not in pattern.host
+                    else "use https://",
+                )
+            )
     if pattern.scheme in _NON_WEB_SCHEMES:
         found.append(
             NormalizeError(
@@ -177,7 +258,7 @@ def domain_warnings(pattern: DomainPattern) -> list[NormalizeError]:
                 "check that this is the pattern you meant, such as https://",
             )
         )
-    for host in _expand_braces(pattern.host):
+    for host in hosts:
         for label in host.split("."):
             if (problem := _homograph(label)) is not None:
                 found.append(problem)
@@ -187,7 +268,9 @@ def domain_warnings(pattern: DomainPattern) -> list[NormalizeError]:
 _SCRIPT_SCHEMES = frozenset({"javascript", "vbscript", "data"})
 """Schemes whose URL is code or inline content: refused (an OAuth redirect to one runs script)."""
 _NON_WEB_SCHEMES = frozenset({"file", "ftp", "mailto", "tel", "sms", "about", "blob"})
-"""Schemes no MCP client signs in from: allowed, with a warning."""
+"""Registered schemes no MCP client signs in from: allowed, with a warning (a redirect to one
+is useless, not dangerous). Any other scheme is an app's private-use scheme (`vscode://`,
+`com.example.app:/`), accepted as it is."""
 
 # Unicode Technical Standard 39 ("highly restrictive"): these scripts may share a label.
 _SCRIPT_SETS = (
@@ -269,6 +352,7 @@ def _reject_bad_characters(text: str) -> None:
 
 
 def _split_port(authority: str) -> tuple[str, str | None]:
+    """`host[:port]` as the host and the port's text (None when there is no port)."""
     if authority.startswith("["):
         end = authority.find("]")
         if end < 0:
@@ -278,21 +362,124 @@ def _split_port(authority: str) -> tuple[str, str | None]:
             return host, None
         if not tail.startswith(":"):
             raise NormalizeError("domain.bad-host", f"unexpected {tail!r} after the host")
-        port = tail[1:]
+        return host, tail[1:]
+    host, colon, port = authority.rpartition(":")
+    if not colon:
+        return authority, None
+    if (
+        "{" in host
+        and host.count("{") != host.count("}")
+        and authority.count("{") == authority.count("}")
+    ):
+        raise NormalizeError(
+            "domain.braces",
+            f"{authority!r}: a brace group stands for hosts or for ports, not both",
+            "give the host and the port braces of their own, as {app,api}.example.com:{8080,8443}",
+        )
+    return host, port
+
+
+def _canonical_port(scheme: str, port: str | None) -> str | None:
+    """The port as canonical text: no leading zeros, none for the scheme's default port, and
+    a brace group (`{8080,8443}`) sorted by number, without repeats."""
+    if port is None:
+        return None
+    inner = port[1:-1]
+    if port.startswith("{") and port.endswith("}") and "{" not in inner and "}" not in inner:
+        ports = {_one_port(p) for p in inner.split(",")}
+        if "*" in ports:
+            raise NormalizeError(
+                "domain.bad-port",
+                f"{port!r}: a port group lists port numbers; :* alone stands for any port",
+                "use :* for any port, or list the ports, as :{8080,8443}",
+            )
     else:
-        host, colon, port = authority.rpartition(":")
-        if not colon:
-            return authority, None
+        ports = {_one_port(port)}
+    if len(ports) == 1:
+        (only,) = ports
+        return None if only == _DEFAULT_PORTS.get(scheme) else only
+    return "{" + ",".join(sorted(ports, key=int)) + "}"
+
+
+def _one_port(port: str) -> str:
     if not _PORT.fullmatch(port) or (port != "*" and not 0 < int(port) <= 65535):
         raise NormalizeError(
             "domain.bad-port",
             f"{port!r} is not a port",
-            "use a number from 1 to 65535, or * for any",
+            "use a number from 1 to 65535, * for any, or {8080,8443} for several",
         )
-    return host, port if port == "*" else str(int(port))
+    return port if port == "*" else str(int(port))
 
 
 def _canonical_host(host: str) -> str:
+    """The host in lower-case A-labels; braces, which may stand for several labels, whole
+    hosts or parts of labels, are spelt out (at most MAX_ALTERNATIVES hosts), each host is
+    checked on its own, and the set is written back as one canonical brace group."""
+    if host.startswith("[") or ("{" not in host and "}" not in host):
+        return _one_host(host)
+    match = _LABELS_IN_FRONT.fullmatch(host)
+    if match is not None:  # `{app,api}.example.com`, the commonest braces, built directly
+        labels, rest = set(match.group(1).split(",")), match.group(2)
+        if len(labels) <= MAX_ALTERNATIVES and all(
+            _LDH_HOST.fullmatch(one := f"{label}.{rest}") and not _DOTTED_QUAD.fullmatch(one)
+            for label in labels
+        ):
+            return (
+                _brace_group(labels) + "." + rest if len(labels) > 1 else f"{labels.pop()}.{rest}"
+            )
+    return _canonical_brace_host(host)
+
+
+_LABELS_IN_FRONT = re.compile(r"\{([a-z0-9-]+(?:,[a-z0-9-]+)*)\}\.([a-z0-9.-]+)", re.ASCII)
+"""A brace group of lower-case labels in front of a lower-case host name: `_canonical_host`
+gives what `_canonical_brace_host` would (property-tested), without spelling hosts out."""
+
+
+def _canonical_brace_host(host: str) -> str:
+    hosts = _expand(host, MAX_ALTERNATIVES)
+    if hosts is None:
+        raise NormalizeError(
+            "domain.braces-too-many",
+            f"the braces in {host!r} stand for more than {MAX_ALTERNATIVES} hosts, too many "
+            "to check",
+            "split the pattern into several, or use a wildcard such as *.example.com",
+        )
+    canonical = set()
+    for one in hosts:
+        if "{" in one or "}" in one:  # what is left of braces that do not pair up
+            raise NormalizeError("domain.braces", f"unbalanced braces in the host: {host!r}")
+        if not one or one.startswith(".") or ".." in one:
+            raise NormalizeError(
+                "domain.braces",
+                f"{host!r} stands for the host {one!r}, which has an empty label",
+                "remove the empty alternative, or the dot beside the braces",
+            )
+        canonical.add(_one_host(one))
+    return _brace_hosts(canonical)
+
+
+def _brace_hosts(hosts: set[str]) -> str:
+    """One spelling for a set of canonical hosts, whatever braces first stood for them: the
+    host itself when there is one; else one brace group of the hosts, sorted, with the labels
+    they all end in taken out (`{api,app}.example.com`) unless one is an IP address."""
+    ordered = sorted(hosts)
+    if len(ordered) == 1:
+        return ordered[0]
+    if any(h.startswith("[") or _DOTTED_QUAD.fullmatch(h) for h in ordered):
+        return "{" + ",".join(ordered) + "}"
+    split = [h.split(".") for h in ordered]
+    shortest = min(len(labels) for labels in split)
+    shared = 0  # every host keeps one label of its own at least
+    while shared < shortest - 1 and len({labels[-1 - shared] for labels in split}) == 1:
+        shared += 1
+    if not shared:
+        return "{" + ",".join(ordered) + "}"
+    heads = sorted(".".join(labels[:-shared]) for labels in split)
+    return "{" + ",".join(heads) + "}." + ".".join(split[0][-shared:])
+
+
+def _one_host(host: str) -> str:
+    """One host, without braces, in canonical form."""
     if host.startswith("["):
         if host.lower() == "[::1]":
             return "[::1]"
@@ -334,32 +521,15 @@ def _canonical_host(host: str) -> str:
                 f"name your own domain, such as *.example.{rest}",
             )
         return f"*.{rest}"
-    if "{" in first or "}" in first:
-        # Each alternative is one label: check it as a full host, keep its A-label.
-        hosts = {_idna(f"{alt}.{rest}" if rest else alt) for alt in _brace_alternatives(first)}
-        group = _brace_group({h.split(".", 1)[0] for h in hosts})
-        return f"{group}.{_idna(rest)}" if rest else group
-    if "{" in host or "}" in host:
-        raise NormalizeError(
-            "domain.braces", "braces may only stand for the whole leftmost label of the host"
-        )
     return _idna(host)
 
 
-def _brace_alternatives(label: str) -> list[str]:
-    match = _BRACE_GROUP.fullmatch(label)
-    if match is None:
-        raise NormalizeError(
-            "domain.braces",
-            f"{label!r}: braces must enclose the whole leftmost label, as {{app,api}}.example.com",
-        )
-    alternatives = match.group(1).split(",")
-    if any(not alt for alt in alternatives):
-        raise NormalizeError("domain.braces", f"{label!r} has an empty alternative")
-    for alt in alternatives:
-        if "." in alt or "*" in alt:
-            raise NormalizeError("domain.braces", f"{alt!r}: each alternative must be one label")
-    return alternatives
+def _expansion_size(host: str, port: str | None) -> int:
+    """How many (host, port) pairs a canonical host and port stand for."""
+    if not host.startswith("{") and (port is None or not port.startswith("{")):
+        return 1
+    ports = port[1:-1].count(",") + 1 if port is not None and port.startswith("{") else 1
+    return len(_expand_host(host)) * ports
 
 
 _LDH_HOST = re.compile(
@@ -440,28 +610,45 @@ def pattern_covers(broad: DomainPattern, narrow: DomainPattern) -> bool:
     """
     if broad == narrow or broad.scheme != narrow.scheme:
         return False
-    if broad.port not in ("*", narrow.port):
+    if broad.port != "*" and not set(_ports(narrow)) <= set(_ports(broad)):
         return False
     if not _host_covers(broad.host, narrow.host):
         return False
-    return _path_covers(broad.path, narrow.path)
+    return _path_covers(_path_of(broad), _path_of(narrow))
 
 
 def _host_covers(broad: str, narrow: str) -> bool:
     """Every host `narrow` names (braces expanded) is named by `broad` too."""
-    broad_hosts = _expand_braces(broad)
+    broad_hosts = _expand_host(broad)
     return all(
         any(b == n or (b.startswith("*.") and n.endswith(b[1:])) for b in broad_hosts)
-        for n in _expand_braces(narrow)
+        for n in _expand_host(narrow)
     )
 
 
-def _expand_braces(host: str) -> list[str]:
+def _expand_host(host: str) -> list[str]:
+    """The hosts a canonical host stands for (it has one brace group at most, in front)."""
     match = _BRACE_GROUP.match(host)
     if match is None:
         return [host]
     rest = host[match.end() :]
     return [alt + rest for alt in match.group(1).split(",")]
+
+
+def _ports(pattern: DomainPattern) -> tuple[str | None, ...]:
+    """The ports a canonical pattern stands for; None for the scheme's default port."""
+    port = pattern.port
+    if port is None or not port.startswith("{"):
+        return (port,)
+    default = _DEFAULT_PORTS.get(pattern.scheme)
+    return tuple(None if p == default else p for p in port[1:-1].split(","))
+
+
+def _path_of(pattern: DomainPattern) -> str:
+    """The path as a glob: a web URL's empty path is `/`."""
+    if not pattern.path and pattern.scheme in _WEB_SCHEMES:
+        return "/"
+    return pattern.path
 
 
 # Path globs: `**` matches anything, `*` anything within one path segment (no `/`), and
@@ -472,8 +659,8 @@ def _expand_braces(host: str) -> list[str]:
 # O(len(broad) * len(narrow) / 64) machine words per pair, whatever the patterns.
 
 MAX_ALTERNATIVES = 64
-"""Brace alternatives a path may expand to for the shadowing check; beyond, it is not checked."""
-_MAX_EXPANSION_STEPS = 4 * MAX_ALTERNATIVES
+"""Brace alternatives a path may expand to for the shadowing check (beyond, it is not checked),
+and hosts times ports a pattern may stand for (beyond, it is refused)."""
 _SEGMENT_STAR = "\x00"
 """A `*` of the narrow glob, as a symbol of its text."""
 _ANY_STAR = "\x01"
@@ -492,12 +679,18 @@ def _path_covers(broad: str, narrow: str) -> bool:
 @functools.lru_cache(maxsize=4096)
 def _expand_path(path: str) -> tuple[str, ...] | None:
     """Every brace alternative of `path` spelled out (nested groups too), or None past the cap."""
+    return _expand(path, MAX_ALTERNATIVES)
+
+
+def _expand(text: str, cap: int) -> tuple[str, ...] | None:
+    """Every brace alternative of `text` spelled out (nested groups too), or None when there
+    would be more than `cap` of them: the work stops as soon as the count passes the cap."""
     done: list[str] = []
-    todo = [path]
+    todo = [text]
     steps = 0
     while todo:
         steps += 1
-        if steps > _MAX_EXPANSION_STEPS:
+        if steps > 4 * cap:
             return None
         current = todo.pop()
         match = _BRACE_GROUP.search(current)
@@ -506,7 +699,7 @@ def _expand_path(path: str) -> tuple[str, ...] | None:
         else:
             head, tail = current[: match.start()], current[match.end() :]
             todo.extend(head + alt + tail for alt in reversed(match.group(1).split(",")))
-        if len(done) + len(todo) > MAX_ALTERNATIVES:
+        if len(done) + len(todo) > cap:
             return None
     return tuple(done)
 
@@ -619,17 +812,16 @@ def find_shadowing(patterns: list[DomainPattern], work_cap: int | None = None) -
     """
     index: dict[tuple[str, str, str | None], dict[str, list[int]]] = {}
     for i, pattern in enumerate(patterns):
-        start = _literal_start(pattern.path)
-        for host in _expand_braces(pattern.host):
-            index.setdefault((pattern.scheme, host, pattern.port), {}).setdefault(start, []).append(
-                i
-            )
+        start = _literal_start(_path_of(pattern))
+        for host in _expand_host(pattern.host):
+            for port in _ports(pattern):
+                index.setdefault((pattern.scheme, host, port), {}).setdefault(start, []).append(i)
     lengths = {key: sorted({len(s) for s in table}) for key, table in index.items()}
     cap = SHADOWING_WORK_CAP if work_cap is None else work_cap
     covered_by: dict[int, int] = {}
     work = 0
     for j, narrow in enumerate(patterns):
-        globs = _expand_path(narrow.path)
+        globs = _expand_path(_path_of(narrow))
         if globs is None:
             continue
         starts = {_literal_start(g) for g in globs}
@@ -667,8 +859,8 @@ def _literal_start(path: str) -> str:
 def _index_keys(narrow: DomainPattern) -> set[tuple[str, str, str | None]]:
     """The (scheme, host, port) keys under which a pattern covering `narrow` is indexed."""
     keys: set[tuple[str, str, str | None]] = set()
-    ports = {narrow.port, "*"}
-    for host in _expand_braces(narrow.host):
+    ports = {*_ports(narrow), "*"}
+    for host in _expand_host(narrow.host):
         labels = host.split(".")
         hosts = {host} | {"*." + ".".join(labels[k:]) for k in range(1, len(labels))}
         keys.update((narrow.scheme, h, port) for h in hosts for port in ports)

@@ -43,8 +43,8 @@ from rovo_reconcile.policy.normalize import (
     parse_domain,
 )
 from rovo_reconcile.policy.problems import ERROR, WARNING, Mark, Problem, Severity
-from rovo_reconcile.policy.salvage import SKIPPED
 from rovo_reconcile.policy.ranges import minus, ranges, within
+from rovo_reconcile.policy.salvage import SKIPPED
 from rovo_reconcile.policy.yaml_source import DataPath, SourceDocument
 
 __all__ = [
@@ -230,6 +230,7 @@ class _Checker:
                         "pattern": canonical,
                         "note": entry.get("note"),
                         "expires": _date(entry.get("expires")),
+                        "written": None if text == canonical else text,
                     },
                 )
             )
