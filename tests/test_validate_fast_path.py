@@ -89,6 +89,13 @@ def test_the_fast_yaml_path_never_accepts_what_the_exact_one_refuses(
     _check_agrees(text)
 
 
+@pytest.mark.parametrize("ending", ["...\n...\n", "...\n...", "...\n\n...\n", "... \n..."])
+def test_two_document_end_markers_are_read_by_the_exact_path(ending: str) -> None:
+    """libyaml takes a `...` after `...` as nothing, the exact parser as a second document
+    (refused): the fast path leaves any `...` line to the exact one (found by hypothesis)."""
+    _check_agrees(EXAMPLE + ending)
+
+
 def _reference_flow_depth(text: str) -> int | None:
     """The character-by-character scan the regular-expression one replaced: where it refuses."""
     depth = 0

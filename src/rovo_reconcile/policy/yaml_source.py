@@ -251,6 +251,10 @@ _RARE_BREAKS = re.compile("[\t\x85\u2028\u2029\ufeff]")
 they count differently, tabs libyaml accepts where ruamel refuses them, and byte order
 marks inside the text (one at the start is removed before)."""
 
+_DOCUMENT_END = re.compile(r"^\.\.\.(?:[ \r\n]|$)", re.MULTILINE)
+"""A `...` line: libyaml takes `...` after `...` as nothing, ruamel's pure parser as a second
+(empty) document, which a policy refuses. Rare in a policy, so the exact path reads it."""
+
 _MAYBE_NOT_TEXT = frozenset("~nNtTfF0123456789+-.")
 """The first characters of every plain scalar the core schema resolves to other than text."""
 
@@ -271,7 +275,12 @@ def _parse_plain_fast(text: str, file: str) -> SourceDocument | None:
     from ruamel.yaml.reader import Reader
 
     parser = _c_parser()
-    if parser is None or Reader.NON_PRINTABLE.search(text) or _RARE_BREAKS.search(text):
+    if (
+        parser is None
+        or Reader.NON_PRINTABLE.search(text)
+        or _RARE_BREAKS.search(text)
+        or _DOCUMENT_END.search(text)
+    ):
         return None
     try:
         return _FastBuilder(file).run(parser(text))
