@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rovo_reconcile.errors import NormalizeError
+from rovo_reconcile.policy.files import real_path
 from rovo_reconcile.policy.model import (
     APPS,
     AddressEntry,
@@ -157,7 +158,7 @@ def resolve(org: Layer, load: LayerLoader, today: date) -> Layered:
     while (extends := chain[-1].extends) is not None:
         upper = chain[-1]
         at = upper.mark(("extends",))
-        target = (upper.path.parent / extends).resolve()
+        target = real_path(upper.path.parent / extends)
 
         def problem(
             message: str, hint: str | None = None, *, at: Mark = at, file: str = upper.file

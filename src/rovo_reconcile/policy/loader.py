@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from rovo_reconcile.errors import UsageError
-from rovo_reconcile.policy.files import special_kind
+from rovo_reconcile.policy.files import real_path, special_kind
 from rovo_reconcile.policy.layering import Layer, baseline_problems, resolve
 from rovo_reconcile.policy.model import OrgPolicy
 from rovo_reconcile.policy.problems import ERROR, WARNING, Mark, Problem
@@ -178,7 +178,7 @@ class _Checked:
 
     def check(self, path: Path, display: str | None = None) -> LoadedPolicy | None:
         """The file's policy, None when it has errors."""
-        key = path.resolve()
+        key = real_path(path)
         if key in self.done:
             return self.done[key]
         found, loaded = _check_file(path, self.today, display)
@@ -191,7 +191,7 @@ class _Checked:
         return loaded
 
     def layer(self, loaded: LoadedPolicy) -> Layer:
-        path = Path(loaded.file).resolve()
+        path = real_path(Path(loaded.file))
         return Layer(loaded.file, path, loaded.policy, loaded.source, loaded.sources)
 
     def layer_at(self, path: Path) -> tuple[Layer | None, bool]:
