@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from .conftest import CliRunner
-from .test_layering import _errors, _load, repo
+from .test_layering import CORP, _errors, _load, _org, repo
 
 __all__ = ["repo"]  # the fixture, shared with test_layering
 
@@ -28,3 +28,23 @@ def test_a_symlink_loop_is_a_located_problem_never_an_internal_error(
     assert validated.code == 1, validated.stderr
     assert "internal error" not in validated.stderr + validated.stdout
     assert "orgs/self.yaml:1:1" in validated.stdout
+
+
+def test_extends_reads_only_a_relative_yaml_file_and_never_shows_another_files_text(
+    repo: Path, cli: CliRunner
+) -> None:
+    """`extends: ../.env` or an absolute path would read any file the runner can and print its
+    text in the schema error (a secret in a PR comment). Only a relative path to a .yaml or
+    .yml file is followed; anything else is refused at the extends line, unread."""
+    secret = repo / ".env"
+    secret.write_text("ATLASSIAN_ADMIN_API_KEY=not-for-your-eyes\n")
+    (repo / "baselines" / "abs.yaml").write_text(CORP)
+    for extends in ("../.env", str(secret), str(repo / "baselines" / "abs.yaml")):
+        (repo / "orgs" / "acme.yaml").write_text(_org("", extends=extends))
+        validated = cli("validate", "orgs", cwd=repo)
+        assert validated.code == 1, extends
+        assert "not-for-your-eyes" not in validated.stdout + validated.stderr
+        assert validated.stdout.startswith("orgs/acme.yaml:3:10: error: extends names "), (
+            validated.stdout
+        )
+        assert "a relative path to a .yaml or .yml file" in validated.stdout
