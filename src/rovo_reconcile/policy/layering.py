@@ -48,6 +48,7 @@ __all__ = ["Layer", "LayerLoader", "Layered", "baseline_problems", "resolve"]
 
 MAX_DEPTH = 16
 MAX_ENTRIES_PER_APP = 500
+_SUFFIXES = (".yaml", ".yml")
 
 _SETTINGS: dict[str, DataPath] = {
     "mcp.allowAtlassianSupportedDomains": ("mcp", "allowAtlassianSupportedDomains"),
@@ -165,6 +166,17 @@ def resolve(org: Layer, load: LayerLoader, today: date) -> Layered:
         ) -> Problem:
             return Problem.at(file, at, ERROR, "baseline.extends", message, hint)
 
+        if Path(extends).is_absolute() or not extends.endswith(_SUFFIXES):
+            # Any other file the runner can read would be parsed and its text shown in the
+            # errors: `extends: ../.env` in a pull request would print a secret.
+            problems.append(
+                problem(
+                    f"extends names {extends}, which is not a relative path to a .yaml or "
+                    ".yml file",
+                    "name the baseline relative to this file, e.g. ../baselines/corp.yaml",
+                )
+            )
+            break
         if any(layer.path == target for layer in chain):
             cycle = " -> ".join([*(layer.file for layer in reversed(chain)), extends])
             problems.append(problem(f"extends makes a cycle: {cycle}", "break the cycle"))
