@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from rovo_reconcile.policy.loader import load_policies
+
 from .conftest import CliRunner
-from .test_layering import CORP, _errors, _load, _org, repo
+from .test_layering import CORP, ORG, TODAY, _errors, _load, _org, repo
 
 __all__ = ["repo"]  # the fixture, shared with test_layering
 
@@ -48,3 +50,39 @@ def test_extends_reads_only_a_relative_yaml_file_and_never_shows_another_files_t
             validated.stdout
         )
         assert "a relative path to a .yaml or .yml file" in validated.stdout
+
+
+TEAM_TOKENS_ON = (
+    "apiVersion: rovo-reconcile/v1\nkind: Baseline\nextends: corp.yaml\n"
+    "mcp:\n  authentication: {apiToken: true}\n"
+)
+WEAKENED = (
+    "baselines/team.yaml:5: turns a locked false into true: mcp.authentication.apiToken is "
+    "locked by baselines/corp.yaml:5"
+)
+
+
+def test_a_baseline_two_orgs_share_reports_its_problem_once(repo: Path) -> None:
+    """A middle baseline that weakens the bottom one's lock is one error in that baseline,
+    not one per org file that extends it."""
+    (repo / "baselines" / "team.yaml").write_text(TEAM_TOKENS_ON)
+    (repo / "orgs" / "beta.yaml").write_text(
+        _org("", extends="../baselines/team.yaml").replace(ORG, "beta-org")
+    )
+    result = _load(repo, "", extends="../baselines/team.yaml")
+    assert _errors(result) == [WEAKENED]
+    assert result.policies == []
+
+
+def test_a_baseline_is_checked_with_its_chain_when_validated_alone(repo: Path) -> None:
+    """`validate baselines/` (a security team's CI) checks each baseline's extends chain too:
+    a broken extends and a weakened lock are errors though no org file extends them yet."""
+    (repo / "baselines" / "team.yaml").write_text(TEAM_TOKENS_ON)
+    (repo / "baselines" / "lab.yaml").write_text(
+        "apiVersion: rovo-reconcile/v1\nkind: Baseline\nextends: nope.yaml\n"
+    )
+    result = load_policies(["baselines"], TODAY)
+    assert _errors(result) == [
+        "baselines/lab.yaml:3: extends names nope.yaml, which cannot be read",
+        WEAKENED,
+    ]
