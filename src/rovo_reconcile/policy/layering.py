@@ -153,7 +153,8 @@ def _lock_target_missing(key: str, policy: OrgPolicy) -> str | None:
 
 
 def resolve(org: Layer, load: LayerLoader, today: date) -> Layered:
-    """The org file merged over its chain of baselines, with every problem of the chain."""
+    """The org file (or a baseline) merged over its chain of baselines, with every problem
+    of the chain."""
     chain = [org]
     problems: list[Problem] = []
     while (extends := chain[-1].extends) is not None:
@@ -207,7 +208,7 @@ def resolve(org: Layer, load: LayerLoader, today: date) -> Layered:
         chain.append(base)
     layered = _merge_chain(list(reversed(chain)))
     layered.problems[:0] = problems
-    if not problems:
+    if not problems and not org.is_baseline:  # a baseline is not the whole
         layered.problems.extend(_whole(layered.policy, chain, today))
     return layered
 

@@ -132,9 +132,9 @@ def load_policies(paths: Iterable[str], today: date) -> PolicySet:
     # sending each checked policy back (models and source marks, about 130 KB pickled for a
     # 20 KB file) costs more than the second core saves (bench/README.md, "validate").
     for loaded in _paused_gc(checked.check(path) for path in dict.fromkeys(files)):
-        if loaded is None or _kind(loaded) == "Baseline":
+        if loaded is None:
             continue
-        if "extends" in loaded.source.data:
+        if "extends" in loaded.source.data:  # a baseline's chain too, if no org extends it yet
             layered = resolve(checked.layer(loaded), checked.layer_at, today)
             result.problems.extend(layered.problems)
             if any(p.severity == ERROR for p in layered.problems):
@@ -142,6 +142,8 @@ def load_policies(paths: Iterable[str], today: date) -> PolicySet:
             loaded = replace(
                 loaded, policy=layered.policy, sources=layered.sources, origins=layered.origins
             )
+        if _kind(loaded) == "Baseline":
+            continue
         policy = loaded.policy
         first = orgs.setdefault(policy.org.id, loaded)
         if first is not loaded:
@@ -158,7 +160,8 @@ def load_policies(paths: Iterable[str], today: date) -> PolicySet:
             )
             continue
         result.policies.append(loaded)
-    result.problems.sort()
+    # Every chain through a shared baseline finds that baseline's problems again.
+    result.problems = sorted(dict.fromkeys(result.problems))
     return result
 
 
