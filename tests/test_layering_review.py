@@ -86,3 +86,19 @@ def test_a_baseline_is_checked_with_its_chain_when_validated_alone(repo: Path) -
         "baselines/lab.yaml:3: extends names nope.yaml, which cannot be read",
         WEAKENED,
     ]
+
+
+def test_an_allowlist_named_like_a_baselines_in_another_case_is_an_error(repo: Path) -> None:
+    """Names match case-insensitively for duplicates in one file; across files the merge
+    matched them exactly, so 'corporate egress' (disabled) slipped past the lock on
+    'Corporate egress' as a second list. It is refused, naming the baseline's spelling."""
+    result = _load(
+        repo,
+        "ipAllowlists:\n  - name: corporate egress\n    enabled: false\n    apps: [jira]\n"
+        "    addresses: [62.217.140.7]\n",
+    )
+    assert _errors(result) == [
+        "orgs/acme.yaml:7: allowlist name 'corporate egress' is the baseline allowlist "
+        "'Corporate egress' (baselines/corp.yaml:15) spelt another way; names are the key "
+        "that matches live allowlists"
+    ]
