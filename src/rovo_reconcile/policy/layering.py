@@ -221,7 +221,8 @@ def _merge_chain(chain: list[Layer]) -> Layered:
     origins = dict.fromkeys(base.sources, base.file)
     locks = _locks(base)
     problems: list[Problem] = []
-    for upper in chain[1:]:
+    for at, upper in enumerate(chain[1:], start=1):
+        problems.extend(_respelled(policy, upper, chain[at - 1 :: -1]))
         problems.extend(_weakened(policy, upper, locks))
         policy = _merge(policy, upper.policy, upper)
         sources.update(upper.sources)
@@ -319,6 +320,28 @@ def _by_key(
 
 def _first(upper: bool | None, base: bool | None) -> bool | None:
     return upper if upper is not None else base
+
+
+def _respelled(base: OrgPolicy, upper: Layer, below: list[Layer]) -> Iterable[Problem]:
+    """Where `upper` names an allowlist of the layers below in another case. One file may
+    not (rules.py), and merged by exact name both lists would be planned, the upper one
+    escaping what the base locks."""
+    names = {a.name.casefold(): a.name for a in base.ip_allowlists or ()}
+    for index, allowlist in _indexed(upper):
+        name = names.get(allowlist.name.casefold(), allowlist.name)
+        if name == allowlist.name:
+            continue
+        layer, path = _allowlist_at(below, name)
+        yield Problem.at(
+            upper.file,
+            upper.mark(("ipAllowlists", index, "name")),
+            ERROR,
+            "allowlist.duplicate-name",
+            f"allowlist name {allowlist.name!r} is the baseline allowlist {name!r} "
+            f"({layer.where((*path, 'name'))}) spelt another way; names are the key that "
+            "matches live allowlists",
+            f"write {name!r} to add to the baseline's allowlist, or give this one its own name",
+        )
 
 
 # ------------------------------------------------------------------ locks
@@ -454,20 +477,13 @@ def _whole(policy: OrgPolicy, chain: list[Layer], today: date) -> Iterable[Probl
     def live(expires: date | None) -> bool:
         return expires is None or today <= expires
 
-    def allowlist_at(name: str) -> tuple[Layer, DataPath]:
-        for layer in chain:  # the org file first, then down the chain
-            for index, allowlist in _indexed(layer):
-                if allowlist.name == name:
-                    return layer, ("ipAllowlists", index)
-        return org, ("ipAllowlists",)  # pragma: no cover - every merged list is in a file
-
     per_app: dict[str, int] = dict.fromkeys(APPS, 0)
     for allowlist in policy.ip_allowlists or ():
         for app in allowlist.apps:
             per_app[app] += len(allowlist.addresses)
         if not allowlist.enabled:
             continue
-        layer, path = allowlist_at(allowlist.name)
+        layer, path = _allowlist_at(chain, allowlist.name)
         if not allowlist.addresses:
             yield Problem.at(
                 layer.file,
@@ -503,6 +519,15 @@ def _whole(policy: OrgPolicy, chain: list[Layer], today: date) -> Iterable[Probl
             )
     if policy.ip_allowlists is not None:
         yield from _lockout(policy, chain, live)
+
+
+def _allowlist_at(chain: list[Layer], name: str) -> tuple[Layer, DataPath]:
+    """The uppermost layer of `chain` (upper first) that defines allowlist `name`, and where."""
+    for layer in chain:
+        for index, allowlist in _indexed(layer):
+            if allowlist.name == name:
+                return layer, ("ipAllowlists", index)
+    return chain[0], ("ipAllowlists",)  # pragma: no cover - every merged list is in a file
 
 
 def _lockout(
