@@ -102,3 +102,21 @@ def test_an_allowlist_named_like_a_baselines_in_another_case_is_an_error(repo: P
         "'Corporate egress' (baselines/corp.yaml:15) spelt another way; names are the key "
         "that matches live allowlists"
     ]
+
+
+def test_a_baselines_locked_list_is_checked_in_the_same_round_as_its_schema_errors(
+    repo: Path,
+) -> None:
+    """One-round validation holds for a baseline: an unknown locked key is reported beside
+    the schema errors, and a lock on a part the schema refused is not called 'names nothing'."""
+    (repo / "baselines" / "corp.yaml").write_text(
+        CORP.replace("  - mcp.domains\n", "  - mcp.domains\n  - mcp.domain\n")
+        .replace("https://tools.corp.example/**", "1")
+        .replace("apps: [jira, confluence]", "apps: [jria]")
+    )
+    result = load_policies(["baselines"], TODAY)
+    assert [(p.line, p.code) for p in result.problems] == [
+        (7, "baseline.locked-unknown"),
+        (12, "schema.oneOf"),
+        (18, "schema.enum"),
+    ]
