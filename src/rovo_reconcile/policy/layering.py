@@ -113,18 +113,25 @@ class Layered:
     problems: list[Problem] = field(default_factory=list)
 
 
-def baseline_problems(layer: Layer) -> list[Problem]:
-    """A baseline's own `locked:` list: each key must name something the baseline sets."""
+def baseline_problems(doc: SourceDocument) -> list[Problem]:
+    """A baseline's own `locked:` list: each key must name something the baseline sets.
+
+    Judged on the file as written, so it runs beside the schema's errors in one round: a
+    part the schema refused still counts as set (its own error says what is wrong there)."""
+    data = doc.data if isinstance(doc.data, dict) else {}
+    locked = data.get("locked")
+    if data.get("kind") != "Baseline" or not isinstance(locked, list):
+        return []
     problems = []
-    for index, key in enumerate(layer.data.get("locked") or ()):
+    for index, key in enumerate(locked):
         if not isinstance(key, str):
             continue
-        why = _lock_target_missing(key, layer.policy)
+        why = _lock_target_missing(key, data)
         if why is not None:
             problems.append(
                 Problem.at(
-                    layer.file,
-                    layer.mark(("locked", index)),
+                    doc.file,
+                    doc.mark(("locked", index)),
                     ERROR,
                     "baseline.locked-unknown",
                     why,
@@ -135,21 +142,25 @@ def baseline_problems(layer: Layer) -> list[Problem]:
     return problems
 
 
-def _lock_target_missing(key: str, policy: OrgPolicy) -> str | None:
-    mcp = policy.mcp
+def _lock_target_missing(key: str, data: Mapping[str, Any]) -> str | None:
+    mcp = _mapping(data.get("mcp"))
     if key == "mcp.allowAtlassianSupportedDomains":
-        ok = mcp is not None and mcp.allow_atlassian_supported_domains is not None
+        ok = "allowAtlassianSupportedDomains" in mcp
     elif key == "mcp.authentication.apiToken":
-        auth = mcp.authentication if mcp is not None else None
-        ok = auth is not None and auth.api_token is not None
+        ok = "apiToken" in _mapping(mcp.get("authentication"))
     elif key == "mcp.domains":
-        ok = mcp is not None and mcp.domains is not None
+        ok = "domains" in mcp
     elif key.startswith("ipAllowlists."):
         name = key.removeprefix("ipAllowlists.")
-        ok = any(a.name == name for a in policy.ip_allowlists or ())
+        lists = data.get("ipAllowlists")
+        ok = isinstance(lists, list) and any(_mapping(a).get("name") == name for a in lists)
     else:
         return f"unknown locked key {key!r}"
     return None if ok else f"locked key {key!r} names nothing this baseline sets"
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def resolve(org: Layer, load: LayerLoader, today: date) -> Layered:

@@ -185,10 +185,6 @@ class _Checked:
         if key in self.done:
             return self.done[key]
         found, loaded = _check_file(path, self.today, display)
-        if loaded is not None and _kind(loaded) == "Baseline":
-            found = found + baseline_problems(self.layer(loaded))
-            if any(p.severity == ERROR for p in found):
-                loaded = None
         self.problems.extend(found)
         self.done[key] = loaded
         return loaded
@@ -218,10 +214,11 @@ def _check_file(
         doc, problems = load_document(path, file)
     except YamlRejected as e:
         return [e.problem], None
+    problems += baseline_problems(doc)  # a Baseline's locked keys, beside any schema error
     if schema := schema_problems(doc):
         return problems + schema + _salvaged_problems(doc, today), None
     checked = check_policy(doc, today)
-    if problems or checked.policy is None:  # problems: keys YAML refused (duplicates)
+    if problems or checked.policy is None:  # problems: keys YAML refused (duplicates), locks
         return problems + checked.problems, None
     return checked.problems, LoadedPolicy(file, checked.policy, doc, checked.sources)
 
