@@ -120,3 +120,15 @@ def test_a_baselines_locked_list_is_checked_in_the_same_round_as_its_schema_erro
         (12, "schema.oneOf"),
         (18, "schema.enum"),
     ]
+
+
+def test_planning_baselines_alone_is_a_usage_error_not_live_matches(
+    repo: Path, cli: CliRunner
+) -> None:
+    """A baseline is never planned on its own; `plan baselines/` used to say 'No changes.
+    Live matches the policies.' having compared nothing. It says what to plan instead."""
+    for command in ("plan", "drift"):
+        planned = cli(command, "baselines", cwd=repo)
+        assert planned.code == 64, planned.stdout
+        assert "Live matches" not in planned.stdout
+        assert "a baseline is planned only through the org files that extend it" in (planned.stderr)
