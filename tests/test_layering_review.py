@@ -132,3 +132,18 @@ def test_planning_baselines_alone_is_a_usage_error_not_live_matches(
         assert planned.code == 64, planned.stdout
         assert "Live matches" not in planned.stdout
         assert "a baseline is planned only through the org files that extend it" in (planned.stderr)
+
+
+def test_a_lock_on_a_malformed_section_is_left_to_the_schemas_error(repo: Path) -> None:
+    """`authentication: null` is the schema's error; the lock on apiToken beneath it is not
+    also 'names nothing', and an empty locked item is not also an unknown key."""
+    (repo / "baselines" / "corp.yaml").write_text(
+        CORP.replace("  authentication:\n    apiToken: false\n", "  authentication:\n").replace(
+            "  - mcp.domains\n", "  - ''\n"
+        )
+    )
+    result = load_policies(["baselines"], TODAY)
+    assert [(p.line, p.code) for p in result.problems] == [
+        (6, "schema.minLength"),
+        (11, "schema.type"),
+    ]
