@@ -124,7 +124,7 @@ def baseline_problems(doc: SourceDocument) -> list[Problem]:
         return []
     problems = []
     for index, key in enumerate(locked):
-        if not isinstance(key, str):
+        if not isinstance(key, str) or not key:  # the schema's error
             continue
         why = _lock_target_missing(key, data)
         if why is not None:
@@ -143,24 +143,32 @@ def baseline_problems(doc: SourceDocument) -> list[Problem]:
 
 
 def _lock_target_missing(key: str, data: Mapping[str, Any]) -> str | None:
-    mcp = _mapping(data.get("mcp"))
-    if key == "mcp.allowAtlassianSupportedDomains":
-        ok = "allowAtlassianSupportedDomains" in mcp
-    elif key == "mcp.authentication.apiToken":
-        ok = "apiToken" in _mapping(mcp.get("authentication"))
-    elif key == "mcp.domains":
-        ok = "domains" in mcp
-    elif key.startswith("ipAllowlists."):
+    if key.startswith("ipAllowlists."):
         name = key.removeprefix("ipAllowlists.")
-        lists = data.get("ipAllowlists")
-        ok = isinstance(lists, list) and any(_mapping(a).get("name") == name for a in lists)
+        lists = data.get("ipAllowlists", [])
+        ok = not isinstance(lists, list) or any(
+            not isinstance(item, dict)
+            or not isinstance(item.get("name"), str)
+            or item["name"] == name
+            for item in lists
+        )
+    elif key in _SETTINGS or key == "mcp.domains":
+        ok = _sets(data, _SETTINGS.get(key, ("mcp", "domains")))
     else:
         return f"unknown locked key {key!r}"
     return None if ok else f"locked key {key!r} names nothing this baseline sets"
 
 
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, dict) else {}
+def _sets(data: Any, path: DataPath) -> bool:
+    """Whether `data` holds a value at `path`; where the way there is not a mapping, the
+    schema's error is about that, so nothing is claimed missing."""
+    for step in path:
+        if not isinstance(data, dict):
+            return True
+        if step not in data:
+            return False
+        data = data[step]
+    return True
 
 
 def resolve(org: Layer, load: LayerLoader, today: date) -> Layered:
