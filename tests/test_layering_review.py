@@ -145,5 +145,5 @@ def test_a_lock_on_a_malformed_section_is_left_to_the_schemas_error(repo: Path) 
     result = load_policies(["baselines"], TODAY)
     assert [(p.line, p.code) for p in result.problems] == [
         (6, "schema.minLength"),
-        (11, "schema.type"),
+        (12, "schema.type"),
     ]
