@@ -384,17 +384,7 @@ def _weakened(base: OrgPolicy, upper: Layer, locks: Mapping[str, _Lock]) -> Iter
         lock = locks.get(key)
         if lock is None or mcp is None or up is None:
             continue
-        was = (
-            mcp.allow_atlassian_supported_domains
-            if key == "mcp.allowAtlassianSupportedDomains"
-            else (mcp.authentication.api_token if mcp.authentication else None)
-        )
-        now = (
-            up.allow_atlassian_supported_domains
-            if key == "mcp.allowAtlassianSupportedDomains"
-            else (up.authentication.api_token if up.authentication else None)
-        )
-        if was is False and now is True:
+        if _setting(mcp, key) is False and _setting(up, key) is True:
             yield problem(path, lock, "turns a locked false into true", "remove the line")
     lock = locks.get("mcp.domains")
     if lock is not None and mcp is not None and up is not None:
@@ -448,6 +438,13 @@ def _weakened(base: OrgPolicy, upper: Layer, locks: Mapping[str, _Lock]) -> Iter
                     f"gives the locked address {address.address} an earlier expiry",
                     "remove the expires date, or the entry (the baseline's stays)",
                 )
+
+
+def _setting(mcp: McpSettings, key: str) -> bool | None:
+    """The value of one of the `_SETTINGS` keys."""
+    if key == "mcp.allowAtlassianSupportedDomains":
+        return mcp.allow_atlassian_supported_domains
+    return mcp.authentication.api_token if mcp.authentication else None
 
 
 def _sooner(expires: date | None, below: DomainEntry | AddressEntry | None) -> bool:
