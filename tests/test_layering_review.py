@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -147,3 +148,38 @@ def test_a_lock_on_a_malformed_section_is_left_to_the_schemas_error(repo: Path) 
         (6, "schema.minLength"),
         (12, "schema.type"),
     ]
+
+
+def test_a_layered_org_with_an_additive_shared_list_plans_applies_and_drifts(
+    repo: Path, cli: CliRunner
+) -> None:
+    """End to end on the sandbox: another team's address in the baseline's additive list
+    survives `apply --plan` of a layered org; the saved plan is byte-identical run to run,
+    names the baseline as the source of what it defines, and converges; drift is clean."""
+    (repo / "baselines" / "corp.yaml").write_text(
+        CORP.replace(
+            "guards:",
+            "  - name: Shared\n    enabled: true\n    ownership: additive\n"
+            "    apps: [jira]\n    addresses: [62.217.140.0/28]\nguards:",
+        )
+    )
+    (repo / "theirs.yaml").write_text(
+        f"apiVersion: rovo-reconcile/v1\nkind: OrgPolicy\norg: {{id: {ORG}}}\nipAllowlists:\n"
+        "  - {name: Shared, enabled: true, apps: [jira], addresses: [185.199.108.7]}\n"
+    )
+    assert cli("apply", "theirs.yaml", "--yes", cwd=repo).code == 0
+    (repo / "orgs" / "acme.yaml").write_text(_org(""))
+    first = cli("plan", "orgs", "--format", "json", "--out", "a.json", cwd=repo)
+    assert first.code == 0, first.stderr
+    assert cli("plan", "orgs", "--format", "json", "--out", "b.json", cwd=repo).code == 0
+    assert (repo / "a.json").read_bytes() == (repo / "b.json").read_bytes()
+    [org] = json.loads((repo / "a.json").read_text())["orgs"]
+    sources = {c["key"]: c["source"] for c in org["changes"]}
+    assert sources["ip_allowlist:Shared"] == "baselines/corp.yaml:19"
+    assert org["unmanaged"] == [{"key": "ip_allowlist:Shared", "value": "185.199.108.7/32"}]
+    applied = cli("apply", "--plan", "a.json", cwd=repo)
+    assert applied.code == 0, applied.stdout + applied.stderr
+    assert "converged" in applied.stdout
+    drift = cli("drift", "orgs", cwd=repo)
+    assert drift.code == 0, drift.stdout
+    assert "unmanaged: 185.199.108.7/32 in allowlist 'Shared'" in drift.stdout
