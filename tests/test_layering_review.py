@@ -183,3 +183,16 @@ def test_a_layered_org_with_an_additive_shared_list_plans_applies_and_drifts(
     drift = cli("drift", "orgs", cwd=repo)
     assert drift.code == 0, drift.stdout
     assert "unmanaged: 185.199.108.7/32 in allowlist 'Shared'" in drift.stdout
+
+
+def test_a_policy_that_is_one_line_of_text_is_refused_without_showing_it(
+    repo: Path, cli: CliRunner
+) -> None:
+    """The other way to read another file: a committed symlink `orgs/x.yaml` pointing at a
+    credentials file. A document that is only text is refused without quoting that text."""
+    (repo / ".git-credentials").write_text("https://bot:ghp_notforyoureyes@github.com\n")
+    os.symlink("../.git-credentials", repo / "orgs" / "x.yaml")
+    validated = cli("validate", "orgs", cwd=repo)
+    assert validated.code == 1
+    assert "notforyoureyes" not in validated.stdout + validated.stderr
+    assert validated.stdout.startswith("orgs/x.yaml:1:1: error: the document must be a mapping")
