@@ -130,7 +130,7 @@ shard_option = click.option(
 
 def load_valid(paths: tuple[str, ...], day: date, shard: str | None) -> list[LoadedPolicy]:
     """Load policies for plan, apply and drift; any invalid file stops the run (exit 1)."""
-    from rovo_reconcile.errors import PolicyInvalid
+    from rovo_reconcile.errors import PolicyInvalid, UsageError
     from rovo_reconcile.policy.loader import load_policies
     from rovo_reconcile.reconcile import parse_shard, select_shard
     from rovo_reconcile.render.report import render_report
@@ -142,6 +142,11 @@ def load_valid(paths: tuple[str, ...], day: date, shard: str | None) -> list[Loa
     for problem in result.problems:
         click.echo(
             f"{problem.file}:{problem.line}:{problem.column}: warning: {problem.message}", err=True
+        )
+    if not result.policies:  # only baselines: nothing compared, so never "live matches"
+        raise UsageError(
+            f"no org policy files in {', '.join(paths)}: a baseline is planned only through "
+            "the org files that extend it; give those"
         )
     return select_shard(result.policies, parse_shard(shard))
 

@@ -101,6 +101,15 @@ def live_as_planned(plan: OrgPlan) -> dict[str, Any]:
             lists.pop(change.after["name"], None)
         else:
             lists[change.before["name"]] = change.before
+    # Ownership is the policy's, not live state; an additive list's unmanaged entries were
+    # in live all along (its desired state leaves them out).
+    state.pop("additiveAllowlists", None)
+    mcp.pop("ownership", None)
+    for entry in plan.unmanaged:
+        if entry.key.startswith("mcp.domain:"):
+            mcp["domains"] = sorted({*(mcp.get("domains") or ()), entry.value})
+        elif (held := lists.get(entry.key.removeprefix("ip_allowlist:"))) is not None:
+            lists[held["name"]] = {**held, "addresses": [*held["addresses"], entry.value]}
     if "ipAllowlists" in state:
         state["ipAllowlists"] = [lists[name] for name in sorted(lists)]
     return dict(state)

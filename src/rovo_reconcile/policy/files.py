@@ -14,7 +14,7 @@ import stat
 import time
 from pathlib import Path
 
-__all__ = ["read_pipe", "special_kind"]
+__all__ = ["read_pipe", "real_path", "special_kind"]
 
 _KINDS = (
     (stat.S_ISFIFO, "a named pipe (FIFO)"),
@@ -23,6 +23,13 @@ _KINDS = (
     (stat.S_ISSOCK, "a socket"),
     (stat.S_ISDIR, "a directory"),
 )
+
+
+def real_path(path: Path) -> Path:
+    """`path` made absolute with its symlinks followed, as `Path.resolve` does, except that a
+    symlink loop ends the walk instead of raising RuntimeError (Python before 3.13): reading
+    the path then says why."""
+    return Path(os.path.realpath(path))
 
 
 def special_kind(path: Path) -> str | None:

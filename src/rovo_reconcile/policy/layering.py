@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rovo_reconcile.errors import NormalizeError
+from rovo_reconcile.policy.files import real_path
 from rovo_reconcile.policy.model import (
     APPS,
     AddressEntry,
@@ -47,6 +48,7 @@ __all__ = ["Layer", "LayerLoader", "Layered", "baseline_problems", "resolve"]
 
 MAX_DEPTH = 16
 MAX_ENTRIES_PER_APP = 500
+_SUFFIXES = (".yaml", ".yml")
 
 _SETTINGS: dict[str, DataPath] = {
     "mcp.allowAtlassianSupportedDomains": ("mcp", "allowAtlassianSupportedDomains"),
@@ -111,18 +113,25 @@ class Layered:
     problems: list[Problem] = field(default_factory=list)
 
 
-def baseline_problems(layer: Layer) -> list[Problem]:
-    """A baseline's own `locked:` list: each key must name something the baseline sets."""
+def baseline_problems(doc: SourceDocument) -> list[Problem]:
+    """A baseline's own `locked:` list: each key must name something the baseline sets.
+
+    Judged on the file as written, so it runs beside the schema's errors in one round: a
+    part the schema refused still counts as set (its own error says what is wrong there)."""
+    data = doc.data if isinstance(doc.data, dict) else {}
+    locked = data.get("locked")
+    if data.get("kind") != "Baseline" or not isinstance(locked, list):
+        return []
     problems = []
-    for index, key in enumerate(layer.data.get("locked") or ()):
-        if not isinstance(key, str):
+    for index, key in enumerate(locked):
+        if not isinstance(key, str) or not key:  # the schema's error
             continue
-        why = _lock_target_missing(key, layer.policy)
+        why = _lock_target_missing(key, data)
         if why is not None:
             problems.append(
                 Problem.at(
-                    layer.file,
-                    layer.mark(("locked", index)),
+                    doc.file,
+                    doc.mark(("locked", index)),
                     ERROR,
                     "baseline.locked-unknown",
                     why,
@@ -133,37 +142,61 @@ def baseline_problems(layer: Layer) -> list[Problem]:
     return problems
 
 
-def _lock_target_missing(key: str, policy: OrgPolicy) -> str | None:
-    mcp = policy.mcp
-    if key == "mcp.allowAtlassianSupportedDomains":
-        ok = mcp is not None and mcp.allow_atlassian_supported_domains is not None
-    elif key == "mcp.authentication.apiToken":
-        auth = mcp.authentication if mcp is not None else None
-        ok = auth is not None and auth.api_token is not None
-    elif key == "mcp.domains":
-        ok = mcp is not None and mcp.domains is not None
-    elif key.startswith("ipAllowlists."):
+def _lock_target_missing(key: str, data: Mapping[str, Any]) -> str | None:
+    if key.startswith("ipAllowlists."):
         name = key.removeprefix("ipAllowlists.")
-        ok = any(a.name == name for a in policy.ip_allowlists or ())
+        lists = data.get("ipAllowlists", [])
+        ok = not isinstance(lists, list) or any(
+            not isinstance(item, dict)
+            or not isinstance(item.get("name"), str)
+            or item["name"] == name
+            for item in lists
+        )
+    elif key in _SETTINGS or key == "mcp.domains":
+        ok = _sets(data, _SETTINGS.get(key, ("mcp", "domains")))
     else:
         return f"unknown locked key {key!r}"
     return None if ok else f"locked key {key!r} names nothing this baseline sets"
 
 
+def _sets(data: Any, path: DataPath) -> bool:
+    """Whether `data` holds a value at `path`; where the way there is not a mapping, the
+    schema's error is about that, so nothing is claimed missing."""
+    for step in path:
+        if not isinstance(data, dict):
+            return True
+        if step not in data:
+            return False
+        data = data[step]
+    return True
+
+
 def resolve(org: Layer, load: LayerLoader, today: date) -> Layered:
-    """The org file merged over its chain of baselines, with every problem of the chain."""
+    """The org file (or a baseline) merged over its chain of baselines, with every problem
+    of the chain."""
     chain = [org]
     problems: list[Problem] = []
     while (extends := chain[-1].extends) is not None:
         upper = chain[-1]
         at = upper.mark(("extends",))
-        target = (upper.path.parent / extends).resolve()
+        target = real_path(upper.path.parent / extends)
 
         def problem(
             message: str, hint: str | None = None, *, at: Mark = at, file: str = upper.file
         ) -> Problem:
             return Problem.at(file, at, ERROR, "baseline.extends", message, hint)
 
+        if Path(extends).is_absolute() or not extends.endswith(_SUFFIXES):
+            # Any other file the runner can read would be parsed and its text shown in the
+            # errors: `extends: ../.env` in a pull request would print a secret.
+            problems.append(
+                problem(
+                    f"extends names {extends}, which is not a relative path to a .yaml or "
+                    ".yml file",
+                    "name the baseline relative to this file, e.g. ../baselines/corp.yaml",
+                )
+            )
+            break
         if any(layer.path == target for layer in chain):
             cycle = " -> ".join([*(layer.file for layer in reversed(chain)), extends])
             problems.append(problem(f"extends makes a cycle: {cycle}", "break the cycle"))
@@ -194,7 +227,7 @@ def resolve(org: Layer, load: LayerLoader, today: date) -> Layered:
         chain.append(base)
     layered = _merge_chain(list(reversed(chain)))
     layered.problems[:0] = problems
-    if not problems:
+    if not problems and not org.is_baseline:  # a baseline is not the whole
         layered.problems.extend(_whole(layered.policy, chain, today))
     return layered
 
@@ -207,7 +240,8 @@ def _merge_chain(chain: list[Layer]) -> Layered:
     origins = dict.fromkeys(base.sources, base.file)
     locks = _locks(base)
     problems: list[Problem] = []
-    for upper in chain[1:]:
+    for at, upper in enumerate(chain[1:], start=1):
+        problems.extend(_respelled(policy, upper, chain[at - 1 :: -1]))
         problems.extend(_weakened(policy, upper, locks))
         policy = _merge(policy, upper.policy, upper)
         sources.update(upper.sources)
@@ -307,6 +341,28 @@ def _first(upper: bool | None, base: bool | None) -> bool | None:
     return upper if upper is not None else base
 
 
+def _respelled(base: OrgPolicy, upper: Layer, below: list[Layer]) -> Iterable[Problem]:
+    """Where `upper` names an allowlist of the layers below in another case. One file may
+    not (rules.py), and merged by exact name both lists would be planned, the upper one
+    escaping what the base locks."""
+    names = {a.name.casefold(): a.name for a in base.ip_allowlists or ()}
+    for index, allowlist in _indexed(upper):
+        name = names.get(allowlist.name.casefold(), allowlist.name)
+        if name == allowlist.name:
+            continue
+        layer, path = _allowlist_at(below, name)
+        yield Problem.at(
+            upper.file,
+            upper.mark(("ipAllowlists", index, "name")),
+            ERROR,
+            "allowlist.duplicate-name",
+            f"allowlist name {allowlist.name!r} is the baseline allowlist {name!r} "
+            f"({layer.where((*path, 'name'))}) spelt another way; names are the key that "
+            "matches live allowlists",
+            f"write {name!r} to add to the baseline's allowlist, or give this one its own name",
+        )
+
+
 # ------------------------------------------------------------------ locks
 
 
@@ -328,17 +384,7 @@ def _weakened(base: OrgPolicy, upper: Layer, locks: Mapping[str, _Lock]) -> Iter
         lock = locks.get(key)
         if lock is None or mcp is None or up is None:
             continue
-        was = (
-            mcp.allow_atlassian_supported_domains
-            if key == "mcp.allowAtlassianSupportedDomains"
-            else (mcp.authentication.api_token if mcp.authentication else None)
-        )
-        now = (
-            up.allow_atlassian_supported_domains
-            if key == "mcp.allowAtlassianSupportedDomains"
-            else (up.authentication.api_token if up.authentication else None)
-        )
-        if was is False and now is True:
+        if _setting(mcp, key) is False and _setting(up, key) is True:
             yield problem(path, lock, "turns a locked false into true", "remove the line")
     lock = locks.get("mcp.domains")
     if lock is not None and mcp is not None and up is not None:
@@ -394,6 +440,13 @@ def _weakened(base: OrgPolicy, upper: Layer, locks: Mapping[str, _Lock]) -> Iter
                 )
 
 
+def _setting(mcp: McpSettings, key: str) -> bool | None:
+    """The value of one of the `_SETTINGS` keys."""
+    if key == "mcp.allowAtlassianSupportedDomains":
+        return mcp.allow_atlassian_supported_domains
+    return mcp.authentication.api_token if mcp.authentication else None
+
+
 def _sooner(expires: date | None, below: DomainEntry | AddressEntry | None) -> bool:
     """Would this entry lapse before the base's entry does?"""
     if below is None or expires is None:
@@ -440,20 +493,13 @@ def _whole(policy: OrgPolicy, chain: list[Layer], today: date) -> Iterable[Probl
     def live(expires: date | None) -> bool:
         return expires is None or today <= expires
 
-    def allowlist_at(name: str) -> tuple[Layer, DataPath]:
-        for layer in chain:  # the org file first, then down the chain
-            for index, allowlist in _indexed(layer):
-                if allowlist.name == name:
-                    return layer, ("ipAllowlists", index)
-        return org, ("ipAllowlists",)  # pragma: no cover - every merged list is in a file
-
     per_app: dict[str, int] = dict.fromkeys(APPS, 0)
     for allowlist in policy.ip_allowlists or ():
         for app in allowlist.apps:
             per_app[app] += len(allowlist.addresses)
         if not allowlist.enabled:
             continue
-        layer, path = allowlist_at(allowlist.name)
+        layer, path = _allowlist_at(chain, allowlist.name)
         if not allowlist.addresses:
             yield Problem.at(
                 layer.file,
@@ -489,6 +535,15 @@ def _whole(policy: OrgPolicy, chain: list[Layer], today: date) -> Iterable[Probl
             )
     if policy.ip_allowlists is not None:
         yield from _lockout(policy, chain, live)
+
+
+def _allowlist_at(chain: list[Layer], name: str) -> tuple[Layer, DataPath]:
+    """The uppermost layer of `chain` (upper first) that defines allowlist `name`, and where."""
+    for layer in chain:
+        for index, allowlist in _indexed(layer):
+            if allowlist.name == name:
+                return layer, ("ipAllowlists", index)
+    return chain[0], ("ipAllowlists",)  # pragma: no cover - every merged list is in a file
 
 
 def _lockout(

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from rovo_reconcile.errors import UsageError
-from rovo_reconcile.policy.files import special_kind
+from rovo_reconcile.policy.files import real_path, special_kind
 from rovo_reconcile.policy.layering import Layer, baseline_problems, resolve
 from rovo_reconcile.policy.model import OrgPolicy
 from rovo_reconcile.policy.problems import ERROR, WARNING, Mark, Problem
@@ -132,9 +132,9 @@ def load_policies(paths: Iterable[str], today: date) -> PolicySet:
     # sending each checked policy back (models and source marks, about 130 KB pickled for a
     # 20 KB file) costs more than the second core saves (bench/README.md, "validate").
     for loaded in _paused_gc(checked.check(path) for path in dict.fromkeys(files)):
-        if loaded is None or _kind(loaded) == "Baseline":
+        if loaded is None:
             continue
-        if "extends" in loaded.source.data:
+        if "extends" in loaded.source.data:  # a baseline's chain too, if no org extends it yet
             layered = resolve(checked.layer(loaded), checked.layer_at, today)
             result.problems.extend(layered.problems)
             if any(p.severity == ERROR for p in layered.problems):
@@ -142,6 +142,8 @@ def load_policies(paths: Iterable[str], today: date) -> PolicySet:
             loaded = replace(
                 loaded, policy=layered.policy, sources=layered.sources, origins=layered.origins
             )
+        if _kind(loaded) == "Baseline":
+            continue
         policy = loaded.policy
         first = orgs.setdefault(policy.org.id, loaded)
         if first is not loaded:
@@ -158,7 +160,8 @@ def load_policies(paths: Iterable[str], today: date) -> PolicySet:
             )
             continue
         result.policies.append(loaded)
-    result.problems.sort()
+    # Every chain through a shared baseline finds that baseline's problems again.
+    result.problems = sorted(dict.fromkeys(result.problems))
     return result
 
 
@@ -178,20 +181,16 @@ class _Checked:
 
     def check(self, path: Path, display: str | None = None) -> LoadedPolicy | None:
         """The file's policy, None when it has errors."""
-        key = path.resolve()
+        key = real_path(path)
         if key in self.done:
             return self.done[key]
         found, loaded = _check_file(path, self.today, display)
-        if loaded is not None and _kind(loaded) == "Baseline":
-            found = found + baseline_problems(self.layer(loaded))
-            if any(p.severity == ERROR for p in found):
-                loaded = None
         self.problems.extend(found)
         self.done[key] = loaded
         return loaded
 
     def layer(self, loaded: LoadedPolicy) -> Layer:
-        path = Path(loaded.file).resolve()
+        path = real_path(Path(loaded.file))
         return Layer(loaded.file, path, loaded.policy, loaded.source, loaded.sources)
 
     def layer_at(self, path: Path) -> tuple[Layer | None, bool]:
@@ -215,10 +214,11 @@ def _check_file(
         doc, problems = load_document(path, file)
     except YamlRejected as e:
         return [e.problem], None
+    problems += baseline_problems(doc)  # a Baseline's locked keys, beside any schema error
     if schema := schema_problems(doc):
         return problems + schema + _salvaged_problems(doc, today), None
     checked = check_policy(doc, today)
-    if problems or checked.policy is None:  # problems: keys YAML refused (duplicates)
+    if problems or checked.policy is None:  # problems: keys YAML refused (duplicates), locks
         return problems + checked.problems, None
     return checked.problems, LoadedPolicy(file, checked.policy, doc, checked.sources)
 

@@ -338,7 +338,10 @@ def _translate(error: ValidationError, doc: SourceDocument) -> list[Problem]:
             hint = "write true or false, unquoted (YAML 1.2 reads yes, no, on and off as text)"
         if expected == "integer" and isinstance(instance, str):
             hint = "write the number without quotes"
-        return [at(f"{where} must be {words}, not {_value_words(instance)}", hint)]
+        value = _value_words(instance)
+        if not path and isinstance(instance, str):  # a whole file: maybe not a policy at all,
+            value = "text"  # such as a symlink to a credentials file; never quote it
+        return [at(f"{where} must be {words}, not {value}", hint)]
     if kind == "not":  # the schema forbids a key for one kind of document
         doc_kind = doc.data.get("kind") if isinstance(doc.data, dict) else None
         if path == ("org",):
