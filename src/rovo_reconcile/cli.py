@@ -205,6 +205,90 @@ def export(
     return EXIT_OK
 
 
+@cli.command(short_help="Rewrite policy files to match live, comments kept.")
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.option("--org", "org_id", default=None, metavar="ID", help="Only this org's policy file.")
+@target_options
+@click.option("--dry-run", is_flag=True, help="Print a unified diff instead of writing.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Write even where accepting live shuts a mustAllow address out (validate then fails).",
+)
+@now_option
+def adopt(
+    paths: tuple[str, ...],
+    org_id: str | None,
+    target: str | None,
+    api_url: str | None,
+    api_key_file: Path | None,
+    sandbox_db: Path | None,
+    concurrency: int,
+    timeout: float,
+    dry_run: bool,
+    force: bool,
+    now: date | None,
+) -> int:
+    """Rewrite policy files so they plan to no changes against live (read-only on live).
+
+    Only what differs is edited; comments, notes, key order, quoting and guards stay.
+    Nothing is written unless every file's new text loads as valid and plans to no
+    changes. Exit 3 when accepting live would shut a mustAllow address out.
+    """
+    import asyncio
+    import difflib
+
+    from rovo_reconcile.adopt import adopt_policies, write_adopted
+    from rovo_reconcile.errors import GuardRefused, UsageError
+    from rovo_reconcile.targets import resolve_target
+
+    day = today(now)
+    policies = load_valid(paths, day, None)
+    if org_id is not None:
+        policies = [p for p in policies if p.policy.org.id == org_id]
+        if not policies:
+            raise UsageError(f"no policy in {', '.join(paths)} governs org {org_id}")
+    where = resolve_target(target, api_url, api_key_file, sandbox_db, timeout=timeout)
+    with _progress() as progress:
+        run = asyncio.run(
+            adopt_policies(
+                where, policies, day, force=force, concurrency=concurrency, on_done=progress
+            )
+        )
+    for note in run.notes:
+        click.echo(f"rovo-reconcile: note: {note}", err=True)
+    for message in (*run.errors, *run.refusals):
+        click.echo(f"rovo-reconcile: {message}", err=True)
+    if run.errors:
+        raise RovoError(f"{len(run.errors)} file(s) could not be adopted; nothing was written")
+    if run.refusals:
+        raise GuardRefused(f"{len(run.refusals)} file(s) refused; nothing was written")
+    for adoption in run.changed:
+        if dry_run:
+            diff = difflib.unified_diff(
+                adoption.before.splitlines(keepends=True),
+                adoption.after.splitlines(keepends=True),
+                f"a/{adoption.file}",
+                f"b/{adoption.file}",
+            )
+            click.echo("".join(diff), nl=False)
+        else:
+            click.echo(f"{adoption.file}: {len(adoption.changes)} change(s) from {adoption.title}")
+            for line in adoption.changes:
+                click.echo(f"  {line}")
+        for note in adoption.notes:
+            click.echo(f"rovo-reconcile: warning: {adoption.file}: {note}", err=True)
+    if not dry_run:
+        write_adopted(run.changed)
+    verb = "would rewrite" if dry_run else "rewrote"
+    click.echo(
+        f"rovo-reconcile: {verb} {len(run.changed)} of {len(run.files)} file(s) to match "
+        f"{where.label} ({run.requests} requests)",
+        err=True,
+    )
+    return EXIT_OK
+
+
 def _use_color() -> bool:
     """Colour for stdout: see `color.use_color` (NO_COLOR, FORCE_COLOR, a terminal)."""
     from rovo_reconcile.color import use_color
