@@ -175,11 +175,22 @@ def show(
     return EXIT_OK
 
 
-@cli.command(short_help="Print a policy file that matches the live org.")
-@click.option("--org", "org_id", required=True, metavar="ID", help="Atlassian organization id.")
+@cli.command(short_help="Write policy files that match the live orgs.")
+@click.option("--org", "org_id", default=None, metavar="ID", help="Atlassian organization id.")
+@click.option("--all", "every", is_flag=True, help="Every org the API key can see (needs --dir).")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False),
+    default=None,
+    metavar="D",
+    help="Write one new file per org here (named by org name, or id) instead of printing.",
+)
 @target_options
 def export(
-    org_id: str,
+    org_id: str | None,
+    every: bool,
+    directory: str | None,
     target: str | None,
     api_url: str | None,
     api_key_file: Path | None,
@@ -187,21 +198,66 @@ def export(
     concurrency: int,
     timeout: float,
 ) -> int:
-    """Print a policy file that matches the live org (it plans to no changes)."""
+    """Print a policy file that matches the live org (it plans to no changes), or with
+    --all --dir D write one per org the key can see. Existing files are never overwritten:
+    if any would be, nothing is written (exit 1)."""
     import asyncio
+    from pathlib import Path
 
+    from rovo_reconcile.errors import UsageError
+    from rovo_reconcile.export import ExportedFile, export_all, schema_reference, write_new_files
     from rovo_reconcile.live_state import read_live
     from rovo_reconcile.render.live import render_export
     from rovo_reconcile.targets import resolve_target
 
+    if (org_id is None) == (not every):
+        raise UsageError("give --org ID or --all, not both and not neither")
+    if every and directory is None:
+        raise UsageError("export --all writes one file per org; say where with --dir D")
     where = resolve_target(target, api_url, api_key_file, sandbox_db, timeout=timeout)
-    org = asyncio.run(read_live(where, [org_id], concurrency=concurrency)).org(org_id)
-    for note in org.notes:
-        click.echo(f"rovo-reconcile: note: {note}", err=True)
-    ambiguity = org.ambiguity()
-    if ambiguity is not None:  # a policy names each allowlist once
-        raise RovoError(f"cannot export org {org_id}: {ambiguity}")
-    click.echo(render_export(org, where.label), nl=False)
+    folder = Path(directory) if directory is not None else None
+    if folder is not None:
+        reference, found = schema_reference(folder)
+        if not found:
+            click.echo(
+                f"rovo-reconcile: note: no schemas/rovo-policy.schema.json above {folder}; the "
+                f"modeline points at {reference} (add it: rovo-reconcile schema > "
+                "schemas/rovo-policy.schema.json)",
+                err=True,
+            )
+    else:
+        reference = "../schemas/rovo-policy.schema.json"
+    if every:
+        assert folder is not None
+        with _progress() as progress:
+            files, requests = asyncio.run(
+                export_all(where, folder, concurrency=concurrency, on_done=progress)
+            )
+    else:
+        assert org_id is not None
+        read = asyncio.run(read_live(where, [org_id], concurrency=concurrency))
+        org = read.org(org_id)
+        for note in org.notes:
+            click.echo(f"rovo-reconcile: note: {note}", err=True)
+        ambiguity = org.ambiguity()
+        if ambiguity is not None:  # a policy names each allowlist once
+            raise RovoError(f"cannot export org {org_id}: {ambiguity}")
+        text = render_export(org, where.label, schema=reference)
+        if folder is None:
+            click.echo(text, nl=False)
+            return EXIT_OK
+        files, requests = (
+            [ExportedFile(folder / f"{org_id}.yaml", org_id, None, text)],
+            read.requests,
+        )
+    write_new_files(files)
+    for file in files:
+        shown = f"{file.name} ({file.org_id})" if file.name else file.org_id
+        click.echo(f"wrote {file.path} (org {shown})")
+    click.echo(
+        f"rovo-reconcile: exported {len(files)} org(s) from {where.label} with {requests} requests",
+        err=True,
+    )
     return EXIT_OK
 
 
