@@ -44,6 +44,10 @@ if TYPE_CHECKING:
 
 __all__ = ["check_reviewed", "main", "read_plan_file", "run"]
 
+PROG_NAME = "rovo-reconcile"
+COMPLETE_VAR = "_ROVO_RECONCILE_COMPLETE"
+"""The variable click's completion scripts set to ask for completions (from PROG_NAME)."""
+
 
 class _LazyGroup(click.Group):
     """A group whose heavier subcommands are imported only when run (start-up time)."""
@@ -70,6 +74,24 @@ class _LazyGroup(click.Group):
             command: click.Command = getattr(importlib.import_module(module), attribute)
             return command
         return super().get_command(ctx, cmd_name)
+
+    def shell_complete(
+        self, ctx: click.Context, incomplete: str
+    ) -> list[click.shell_completion.CompletionItem]:
+        """Subcommand names as click completes them, without importing the lazy ones (their
+        help comes from `lazy`): a TAB press stays as fast as `--help`."""
+        from click.shell_completion import CompletionItem
+
+        results = []
+        for name in self.list_commands(ctx):
+            if not name.startswith(incomplete):
+                continue
+            if name in self.lazy:
+                results.append(CompletionItem(name, help=self.lazy[name][1]))
+            elif (command := super().get_command(ctx, name)) is not None and not command.hidden:
+                results.append(CompletionItem(name, help=command.get_short_help_str()))
+        results.extend(click.Command.shell_complete(self, ctx, incomplete))
+        return results
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         limit = formatter.width - 6 - max(len(name) for name in self.list_commands(ctx))
@@ -342,6 +364,26 @@ def adopt(
         f"{where.label} ({run.requests} requests)",
         err=True,
     )
+    return EXIT_OK
+
+
+@cli.command(short_help="Print a shell completion script (bash, zsh or fish).")
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> int:
+    """Print the completion script for SHELL. Load it in the shell's start-up file:
+
+    \b
+      bash:  eval "$(rovo-reconcile completion bash)"      (~/.bashrc)
+      zsh:   eval "$(rovo-reconcile completion zsh)"       (~/.zshrc)
+      fish:  rovo-reconcile completion fish | source      (~/.config/fish/config.fish)
+    """
+    from click.shell_completion import get_completion_class
+
+    completer = get_completion_class(shell)
+    assert completer is not None  # click ships all three
+    root = click.get_current_context().find_root().command
+    script = completer(root, {}, PROG_NAME, COMPLETE_VAR).source()
+    click.echo(script, nl=not script.endswith("\n"))
     return EXIT_OK
 
 
@@ -698,7 +740,12 @@ def drift(
 def run(argv: Sequence[str]) -> int:
     """Run the CLI and return its exit code; never lets a traceback reach the user."""
     try:
-        result = cli.main(args=list(argv), prog_name="rovo-reconcile", standalone_mode=False)
+        result = cli.main(
+            args=list(argv),
+            prog_name=PROG_NAME,
+            complete_var=COMPLETE_VAR,
+            standalone_mode=False,
+        )
     except click.exceptions.Exit as e:
         return e.exit_code
     except click.exceptions.Abort:
