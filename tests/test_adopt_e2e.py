@@ -207,3 +207,32 @@ def test_adopt_usage_errors(cli: CliRunner, tmp_path: Path) -> None:
     assert invalid.code == 1
     assert "jria" in invalid.stderr
     assert not (tmp_path / ".rovo-reconcile").exists(), "an invalid policy must not be planned"
+
+
+def test_adopt_leaves_unmanaged_sections_absent_and_org_picks_one_file(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    """Live MCP changes do not enter a file without `mcp`; with --org only that org's file is
+    rewritten although another org drifted too."""
+    examples = tmp_path / "policies"
+    shutil.copytree(EXAMPLES, examples)
+    assert cli("apply", str(examples), "--yes").code == 0
+    before = {p: p.read_bytes() for p in examples.iterdir()}
+    allowlists_only = examples / "ip-allowlists-only.yaml"
+    sandbox = tmp_path / ".rovo-reconcile" / "sandbox.db"
+    with start_emulator(tmp_path, state=sandbox) as emu:
+        with AdminUi(emu.url, None, _org_of(allowlists_only)) as ui:
+            ui.settings(allowAtlassianSupportedDomains=False, authentication={"apiToken": True})
+            ui.add_domain("https://unmanaged.example.com/**")
+        with AdminUi(emu.url, None, ORG) as ui:
+            ui.add_domain("https://managed.example.com/**")
+    result = cli("adopt", str(examples), "--org", _org_of(allowlists_only))
+    assert result.code == 0, result.stderr
+    assert "rewrote 0 of 1 file(s)" in result.stderr
+    assert {p: p.read_bytes() for p in examples.iterdir()} == before
+    result = cli("adopt", str(examples))
+    assert result.code == 0, result.stderr
+    assert "rewrote 1 of 4 file(s)" in result.stderr
+    changed = [p.name for p in examples.iterdir() if p.read_bytes() != before[p]]
+    assert changed == ["locked-down.yaml"]
+    assert "\nmcp:" not in allowlists_only.read_text("utf-8")

@@ -181,3 +181,10 @@ def test_list_edits_change_the_data_as_asked_and_no_other_line(
     doomed = {f"  - {quoted[i]}" for i in delete} | {f"  # about entry {i}" for i in delete}
     for line in removed:
         assert flow or line in doomed or line == "" or line.endswith("# the list"), line
+
+
+def test_a_comment_inside_a_flow_list_stays_once_between_the_entries_it_stood_between() -> None:
+    doc = YamlText("a: [x,  # about y\n    y, z]\n")
+    key, seq = _list(doc, "a")
+    doc.edit_list(key, seq, {2}, {1: ["w"]})  # type: ignore[arg-type]
+    assert doc.result() == "a: [x,  # about y\n    y, w]\n"

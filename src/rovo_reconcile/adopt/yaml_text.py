@@ -307,22 +307,27 @@ class YamlText:
         def new(values: Sequence[Value]) -> list[str]:
             return [self._flow(value, quote) for value in values]
 
-        parts = new(insert.get(-1, ()))
-        for index, item in enumerate(items):
-            if index not in delete:
-                parts.append(self.text[item.start_mark.index : self._end(item)])
-            parts.extend(new(insert.get(index, ())))
         if items:
             start, end = items[0].start_mark.index, self._end(items[-1])
-            separator = (
-                self.text[self._end(items[0]) : items[1].start_mark.index]
-                if len(items) > 1
-                else ", "
-            )
+            seps = [
+                self.text[self._end(a) : b.start_mark.index] for a, b in itertools.pairwise(items)
+            ]
         else:  # `[]`, perhaps `[ ]`: fill the brackets
             start, end = seq.start_mark.index + 1, seq.end_mark.index - 1
-            separator = ", "
-        self._queue(start, end, separator.join(parts))
+            seps = []
+        plain = next((sep for sep in seps if "#" not in sep), ", ")
+        # (text, original index or None): two neighbours kept from the original keep the
+        # separator between them (comments included); every other pair gets a plain one
+        parts: list[tuple[str, int | None]] = [(t, None) for t in new(insert.get(-1, ()))]
+        for index, item in enumerate(items):
+            if index not in delete:
+                parts.append((self.text[item.start_mark.index : self._end(item)], index))
+            parts.extend((t, None) for t in new(insert.get(index, ())))
+        joined = parts[0][0] if parts else ""
+        for (_, before), (text, after) in itertools.pairwise(parts):
+            adjacent = before is not None and after == before + 1
+            joined += (seps[before] if adjacent and before is not None else plain) + text
+        self._queue(start, end, joined)
 
     def _flow_to_block(self, key: ScalarNode, seq: SequenceNode, values: Sequence[Value]) -> None:
         """`key: []` receiving mappings becomes a block list (a long `[{...}]` line reads badly)."""
