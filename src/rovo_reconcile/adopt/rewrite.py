@@ -81,7 +81,8 @@ def _entries(
             normal = canonical(raw) if raw is not None else None
         except NormalizeError:  # cannot happen in a valid file; then it matches nothing
             normal = None
-        expires = doc.scalar(found_[1]) if (found_ := doc.get(item, "expires")) else None
+        expiry = doc.get(item, "expires")
+        expires = doc.scalar(expiry[1]) if expiry is not None else None
         expired = expires is not None and date.fromisoformat(expires) < today
         found.append(_Entry(item, normal, expired))
     return found
