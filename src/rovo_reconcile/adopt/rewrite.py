@@ -221,14 +221,6 @@ def _allowlist(
     if (doc.scalar(enabled[1]) or "").lower() != _bool(live["enabled"]):
         doc.set_scalar(enabled[1], live["enabled"])
         said.append(f"{label}: enabled -> {_bool(live['enabled'])}")
-    bypass = doc.get(item, "allowMobileBypass")
-    if bypass is not None:
-        if (doc.scalar(bypass[1]) or "").lower() != _bool(live["allowMobileBypass"]):
-            doc.set_scalar(bypass[1], live["allowMobileBypass"])
-            said.append(f"{label}: allowMobileBypass -> {_bool(live['allowMobileBypass'])}")
-    elif live["allowMobileBypass"]:
-        doc.insert_key(item, "apps", "allowMobileBypass", True)
-        said.append(f"{label}: allowMobileBypass -> true")
     apps = doc.get(item, "apps")
     assert apps is not None
     assert isinstance(apps[1], SequenceNode)
@@ -244,6 +236,14 @@ def _allowlist(
         order = _app_order
         placed = _placement(entries, delete, new, order)
         doc.edit_list(apps[0], apps[1], delete, placed)
+    bypass = doc.get(item, "allowMobileBypass")
+    if bypass is not None:
+        if (doc.scalar(bypass[1]) or "").lower() != _bool(live["allowMobileBypass"]):
+            doc.set_scalar(bypass[1], live["allowMobileBypass"])
+            said.append(f"{label}: allowMobileBypass -> {_bool(live['allowMobileBypass'])}")
+    elif live["allowMobileBypass"]:
+        doc.insert_key(item, "apps", "allowMobileBypass", True)  # after any new app
+        said.append(f"{label}: allowMobileBypass -> true")
     addresses = doc.get(item, "addresses")
     assert addresses is not None
     entries = _entries(doc, addresses[1], "address", normalize_address, today)

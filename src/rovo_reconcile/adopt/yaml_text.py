@@ -41,6 +41,8 @@ class _Edit:
     start: int
     end: int
     text: str
+    order: int
+    """Queue order: of two insertions at one place, the one queued first comes first."""
 
 
 def render_scalar(value: str | bool | int, *, flow: bool = False, quote: str | None = None) -> str:
@@ -192,11 +194,11 @@ class YamlText:
     # ------------------------------------------------------------------ edits
 
     def _queue(self, start: int, end: int, text: str) -> None:
-        self._edits.append(_Edit(start, end, text))
+        self._edits.append(_Edit(start, end, text, len(self._edits)))
 
     def result(self) -> str:
         """The text with every queued edit made; overlapping edits are a bug of ours."""
-        edits = sorted(self._edits, key=lambda e: (e.start, e.end))
+        edits = sorted(self._edits, key=lambda e: (e.start, e.end, e.order))
         for first, second in itertools.pairwise(edits):
             if second.start < first.end:
                 raise AssertionError(f"overlapping edits {first} and {second}")
