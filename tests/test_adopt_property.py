@@ -173,7 +173,7 @@ def test_adopted_text_plans_to_no_changes(text: str, state: dict[str, Any]) -> N
     live = LiveOrg(ORG, policy_from_state(state), workspaces)
     plan = plan_from_live("test", [loaded], {ORG: live}, TODAY).orgs[0]
     after, said = rewrite_policy(text, plan, live, TODAY)
-    assert _check_adopted(after, loaded, live, "test", TODAY, force=False) == [], after
+    assert _check_adopted(after, text, loaded, live, "test", TODAY, force=False) == [], after
     assert bool(said) == bool(plan.changes)
     assert after.endswith("guards:\n  maxDeletePercent: 50  # kept\n")
     if not plan.changes:

@@ -91,7 +91,7 @@ async def adopt_policies(
             errors.append(f"{loaded.file}: org {org_plan.title}: {org_plan.error or live}")
             continue
         notes.extend(_notes(loaded, org_plan, live))
-        text = _read_text(loaded)
+        text = _read_text(loaded, today)
         if not org_plan.changes:
             files.append(FileAdoption(loaded.file, org_plan.title, text, text, ()))
             continue
@@ -103,7 +103,7 @@ async def adopt_policies(
             bom = _BOM if text.startswith(_BOM) else ""
             after, said = rewrite_policy(text.removeprefix(bom), org_plan, live, today)
             after = bom + after
-            problems = _check_adopted(after, loaded, live, target.label, today, force=force)
+            problems = _check_adopted(after, text, loaded, live, target.label, today, force=force)
         except YamlRejected as e:  # the loader refused the rewritten text: a bug of ours
             problems = [f"{e.problem.message} (line {e.problem.line})"]
             after, said = text, []
@@ -131,15 +131,15 @@ def _notes(loaded: LoadedPolicy, plan: OrgPlan, live: LiveOrg) -> list[str]:
     return found
 
 
-def _read_text(loaded: LoadedPolicy) -> str:
-    """The file's text as the loader read it (a file changed since is an error)."""
+def _read_text(loaded: LoadedPolicy, today: date) -> str:
+    """The file's text, which must still say what the loader read (else it changed since)."""
     path = Path(loaded.file)
     try:
         text = path.read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as e:
+        doc, _ = parse_text(text.removeprefix(_BOM), loaded.file)
+    except (OSError, UnicodeDecodeError, YamlRejected) as e:
         raise RovoError(f"{loaded.file}: cannot read it again: {e}") from e
-    doc, _ = parse_text(text.removeprefix(_BOM), loaded.file)
-    if doc.data != loaded.source.data:
+    if check_policy(doc, today).policy != loaded.policy:
         raise RovoError(f"{loaded.file} changed while adopt ran; nothing was written")
     return text
 
@@ -169,6 +169,7 @@ def _newly_locked_out(plan: OrgPlan, live: LiveOrg) -> str | None:
 
 def _check_adopted(
     text: str,
+    loaded_text: str,
     loaded: LoadedPolicy,
     live: LiveOrg,
     target_label: str,
@@ -198,7 +199,8 @@ def _check_adopted(
     errors = [p for p in problems if p.severity == ERROR and not (force and p.code == _LOCKOUT)]
     if errors or policy is None:
         return [_shown(p) for p in errors] or ["the result does not load"]
-    if doc.data.get("guards") != loaded.source.data.get("guards"):
+    original, _ = parse_text(loaded_text.removeprefix(_BOM), loaded.file)
+    if doc.data.get("guards") != original.data.get("guards"):
         return ["the guards would change (a bug: adopt never edits guards)"]
     adopted = LoadedPolicy(loaded.file, policy, doc, sources)
     replan = plan_from_live(target_label, [adopted], {policy.org.id: live}, today).orgs[0]
