@@ -59,7 +59,7 @@ class _LazyGroup(click.Group):
         ),
         "github": (
             "rovo_reconcile.github.command:github",
-            "Run the plan, apply or drift job of a GitHub Actions workflow.",
+            "Run the plan, apply, drift or adopt job of a GitHub Actions workflow.",
         ),
     }
 
