@@ -96,3 +96,45 @@ def test_a_refused_file_is_left_out_and_the_job_says_so(
     assert "77.87.233.150" in result.stderr
     assert fake_github.pulls == {}
     assert "Not adopted" in Path(env["GITHUB_STEP_SUMMARY"]).read_text("utf-8")
+
+
+def test_the_template_offers_the_adopt_job_commented_out_and_it_matches_the_workflow() -> None:
+    """Opt-in (it needs write permissions): uncommented, it calls adopt.yml by SHA, after drift,
+    with only what adopt.yml declares, and the read key."""
+    from ruamel.yaml import YAML
+
+    caller = ROOT / "examples" / "policy-repo" / ".github" / "workflows" / "drift.yml"
+    lines = caller.read_text("utf-8").splitlines()
+    start = lines.index("  # adopt:")
+    block = "\n".join(line.replace("  # ", "  ", 1) for line in lines[start:] if line.strip())
+    job = YAML(typ="safe", pure=True).load("jobs:\n" + block)["jobs"]["adopt"]
+    assert job["needs"] == "drift"
+    assert job["uses"].startswith("OWNER/rovo-reconcile/.github/workflows/adopt.yml@")
+    assert job["permissions"] == {"contents": "write", "pull-requests": "write"}
+    called = YAML(typ="safe", pure=True).load(
+        (ROOT / ".github" / "workflows" / "adopt.yml").read_text("utf-8")
+    )
+    call = called["on"]["workflow_call"]
+    assert set(job.get("with", {})) <= set(call["inputs"])
+    assert set(job["secrets"]) == set(call["secrets"]) == {"ATLASSIAN_ADMIN_READ_KEY"}
+    (inner,) = called["jobs"].values()
+    assert inner["permissions"] == job["permissions"]
+    assert inner["concurrency"]["group"] == "rovo-reconcile-live"
+
+
+def test_the_action_runs_the_adopt_command(tmp_path: Path) -> None:
+    """The action's step passes `adopt` through with the paths and target (a recording tool)."""
+    from .action_runner import install_tool, run_action_step
+
+    argv_file = tmp_path / "argv"
+    install_tool(tmp_path, f'#!/bin/sh\nprintf "%s\\n" "$@" > "{argv_file}"\nexit 0\n')
+    result = run_action_step(tmp_path, {"command": "adopt", "paths": "policies/ more/"})
+    assert result.code == 0, result.output
+    assert argv_file.read_text().splitlines() == [
+        "github",
+        "adopt",
+        "policies/",
+        "more/",
+        "--target",
+        "atlassian",
+    ]
