@@ -63,6 +63,7 @@ def test_subcommands_complete_including_lazy_ones_and_their_subcommands() -> Non
     assert _complete("bash", "rovo-reconcile e", 1) == ["plain,emulator", "plain,export"]
     assert _complete("bash", "rovo-reconcile ad", 1) == ["plain,adopt"]
     assert _complete("bash", "rovo-reconcile github ", 2) == [
+        "plain,adopt",
         "plain,apply",
         "plain,drift",
         "plain,plan",
