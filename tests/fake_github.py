@@ -148,6 +148,10 @@ class FakeGitHub:
     default_branch: str = "main"
     branches: dict[str, str] = field(default_factory=dict)
     """Branch name -> the commit at its head."""
+    git_trees: dict[str, Json] = field(default_factory=dict)
+    """Trees made through the Git data API: `{base_tree, files: {path: (mode, content)}}`."""
+    git_commits: dict[str, Json] = field(default_factory=dict)
+    """Commits made through the Git data API: `{tree, parents, message}`."""
     requests: list[LoggedRequest] = field(default_factory=list)
     slept: list[float] = field(default_factory=list)
     """Waits the `github_client` fixture's client asked for (its injected sleep)."""
@@ -363,7 +367,18 @@ class FakeGitHub:
             Route(f"{base}/issues", api(self._issues), methods=["GET", "POST"]),
             Route(f"{base}/labels", api(self._labels), methods=["GET", "POST"]),
             Route(f"{base}/commits/{{sha}}/pulls", api(self._commit_pulls), methods=["GET"]),
-            Route(f"{base}/pulls/{{number:int}}", api(self._pull), methods=["GET"]),
+            Route(f"{base}/pulls/{{number:int}}", api(self._pull), methods=["GET", "PATCH"]),
+            Route(f"{base}/pulls", api(self._pulls), methods=["GET", "POST"]),
+            Route(f"{base}/git/commits/{{sha}}", api(self._git_commit), methods=["GET"]),
+            Route(f"{base}/git/commits", api(self._git_commits), methods=["POST"]),
+            Route(f"{base}/git/trees", api(self._git_trees), methods=["POST"]),
+            Route(f"{base}/git/ref/heads/{{branch:path}}", api(self._git_ref), methods=["GET"]),
+            Route(
+                f"{base}/git/refs/heads/{{branch:path}}",
+                api(self._git_ref),
+                methods=["PATCH", "DELETE"],
+            ),
+            Route(f"{base}/git/refs", api(self._git_refs), methods=["POST"]),
             Route(f"{base}/branches/{{branch}}", api(self._branch), methods=["GET"]),
             Route(base, api(self._repository), methods=["GET"]),
             Route(f"{base}/actions/artifacts", api(self._artifacts), methods=["GET"]),
@@ -554,7 +569,78 @@ class FakeGitHub:
         pull = self.pulls.get(request.path_params["number"])
         if pull is None:
             return _error(404, "Not Found")
+        if request.method == "PATCH":
+            changes = {k: v for k, v in (body or {}).items() if k in ("title", "body", "state")}
+            pull.update(changes, updated_at=self._now())
+            self.issues[pull["number"]].update(changes)
         return JSONResponse({**pull, "merged": pull["merged_at"] is not None})
+
+    def _pulls(self, request: Request, body: Any) -> Response:
+        if request.method == "GET":
+            state = request.query_params.get("state", "open")
+            head = request.query_params.get("head")
+            found = [
+                p
+                for p in self.pulls.values()
+                if state in ("all", p["state"]) and (head is None or p["head"]["label"] == head)
+            ]
+            return self._page(request, found)
+        owner = self.repo.split("/")[0]
+        label = f"{owner}:{body['head']}"
+        if any(p["head"]["label"] == label and p["state"] == "open" for p in self.pulls.values()):
+            return _error(422, f"A pull request already exists for {label}.")
+        if body["head"] not in self.branches:
+            return _error(422, "Validation Failed: head does not exist")
+        number = self.add_pull(head_sha=self.branches[body["head"]], title=body["title"])
+        pull = self.pulls[number]
+        pull["head"].update(label=label, ref=body["head"])
+        pull["base"]["ref"] = body["base"]
+        pull["body"] = self.issues[number]["body"] = body.get("body", "")
+        return JSONResponse(pull, status_code=201)
+
+    def pull_files(self, number: int) -> dict[str, str]:
+        """What the pull request's head commit changed: path -> content (Git data API commits)."""
+        commit = self.git_commits[self.branches[self.pulls[number]["head"]["ref"]]]
+        return {
+            path: content for path, (_, content) in self.git_trees[commit["tree"]]["files"].items()
+        }
+
+    def _git_commit(self, request: Request, body: Any) -> Response:
+        sha = request.path_params["sha"]
+        made = self.git_commits.get(sha)
+        tree = made["tree"] if made else f"tree-{sha}"  # any other commit exists, with its tree
+        return JSONResponse({"sha": sha, "tree": {"sha": tree}, "parents": []})
+
+    def _git_commits(self, request: Request, body: Any) -> Response:
+        sha = f"{self._id():040x}"
+        self.git_commits[sha] = {k: body[k] for k in ("tree", "parents", "message")}
+        return JSONResponse({"sha": sha}, status_code=201)
+
+    def _git_trees(self, request: Request, body: Any) -> Response:
+        sha = f"tree-{self._id()}"
+        files = {e["path"]: (e["mode"], e["content"]) for e in body["tree"]}
+        self.git_trees[sha] = {"base_tree": body.get("base_tree"), "files": files}
+        return JSONResponse({"sha": sha}, status_code=201)
+
+    def _git_refs(self, request: Request, body: Any) -> Response:
+        branch = body["ref"].removeprefix("refs/heads/")
+        if branch in self.branches:
+            return _error(422, "Reference already exists")
+        self.branches[branch] = body["sha"]
+        return JSONResponse({"ref": body["ref"], "object": {"sha": body["sha"]}}, status_code=201)
+
+    def _git_ref(self, request: Request, body: Any) -> Response:
+        branch = request.path_params["branch"]
+        if branch not in self.branches:
+            return _error(404, "Not Found")
+        if request.method == "DELETE":
+            del self.branches[branch]
+            return Response(status_code=204)
+        if request.method == "PATCH":
+            self.branches[branch] = body["sha"]
+        return JSONResponse(
+            {"ref": f"refs/heads/{branch}", "object": {"sha": self.branches[branch]}}
+        )
 
     def _artifacts(self, request: Request, body: Any) -> Response:
         name = request.query_params.get("name")

@@ -295,3 +295,17 @@ def test_baselines_are_checked_by_validate_and_never_planned(repo: Path, cli: Cl
     assert sources["mcp.domain:https://app.acme.example/**"] == "orgs/acme.yaml:7"
     assert cli("apply", ".", "--yes", cwd=repo).code == 0
     assert cli("plan", ".", "--detailed-exitcode", cwd=repo).code == 0
+
+
+def test_adopt_refuses_a_file_that_extends_a_baseline(repo: Path, cli: CliRunner) -> None:
+    """adopt would have to decide between the org file and a baseline other orgs share: it
+    says so and writes nothing, rather than rewrite either."""
+    policy = repo / "orgs" / "acme.yaml"
+    policy.write_text(_org("mcp:\n  domains: [https://app.acme.example/**]\n"))
+    before = policy.read_text()
+    result = cli("adopt", "orgs", cwd=repo)
+    assert result.code == 1
+    assert "orgs/acme.yaml: extends a baseline; adopt does not rewrite layered files yet" in (
+        result.stderr
+    )
+    assert policy.read_text() == before

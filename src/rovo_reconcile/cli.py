@@ -48,6 +48,10 @@ if TYPE_CHECKING:
 
 __all__ = ["check_reviewed", "main", "read_plan_file", "run"]
 
+PROG_NAME = "rovo-reconcile"
+COMPLETE_VAR = "_ROVO_RECONCILE_COMPLETE"
+"""The variable click's completion scripts set to ask for completions (from PROG_NAME)."""
+
 
 class _LazyGroup(click.Group):
     """A group whose heavier subcommands are imported only when run (start-up time)."""
@@ -59,7 +63,7 @@ class _LazyGroup(click.Group):
         ),
         "github": (
             "rovo_reconcile.github.command:github",
-            "Run the plan, apply or drift job of a GitHub Actions workflow.",
+            "Run the plan, apply, drift or adopt job of a GitHub Actions workflow.",
         ),
     }
 
@@ -74,6 +78,24 @@ class _LazyGroup(click.Group):
             command: click.Command = getattr(importlib.import_module(module), attribute)
             return command
         return super().get_command(ctx, cmd_name)
+
+    def shell_complete(
+        self, ctx: click.Context, incomplete: str
+    ) -> list[click.shell_completion.CompletionItem]:
+        """Subcommand names as click completes them, without importing the lazy ones (their
+        help comes from `lazy`): a TAB press stays as fast as `--help`."""
+        from click.shell_completion import CompletionItem
+
+        results = []
+        for name in self.list_commands(ctx):
+            if not name.startswith(incomplete):
+                continue
+            if name in self.lazy:
+                results.append(CompletionItem(name, help=self.lazy[name][1]))
+            elif (command := super().get_command(ctx, name)) is not None and not command.hidden:
+                results.append(CompletionItem(name, help=command.get_short_help_str()))
+        results.extend(click.Command.shell_complete(self, ctx, incomplete))
+        return results
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         limit = formatter.width - 6 - max(len(name) for name in self.list_commands(ctx))
@@ -179,11 +201,22 @@ def show(
     return EXIT_OK
 
 
-@cli.command(short_help="Print a policy file that matches the live org.")
-@click.option("--org", "org_id", required=True, metavar="ID", help="Atlassian organization id.")
+@cli.command(short_help="Write policy files that match the live orgs.")
+@click.option("--org", "org_id", default=None, metavar="ID", help="Atlassian organization id.")
+@click.option("--all", "every", is_flag=True, help="Every org the API key can see (needs --dir).")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False),
+    default=None,
+    metavar="D",
+    help="Write one new file per org here (named by org name, or id) instead of printing.",
+)
 @target_options
 def export(
-    org_id: str,
+    org_id: str | None,
+    every: bool,
+    directory: str | None,
     target: str | None,
     api_url: str | None,
     api_key_file: Path | None,
@@ -191,22 +224,171 @@ def export(
     concurrency: int,
     timeout: float,
 ) -> int:
-    """Print a policy file that matches the live org (it plans to no changes)."""
+    """Print a policy file that matches the live org (it plans to no changes), or with
+    --all --dir D write one per org the key can see. Existing files are never overwritten:
+    if any would be, nothing is written (exit 1)."""
     import asyncio
+    from pathlib import Path
 
+    from rovo_reconcile.errors import UsageError
+    from rovo_reconcile.export import ExportedFile, export_all, schema_reference, write_new_files
     from rovo_reconcile.live_state import read_live
     from rovo_reconcile.render.live import render_export
     from rovo_reconcile.targets import resolve_target
 
+    if (org_id is None) == (not every):
+        raise UsageError("give --org ID or --all, not both and not neither")
+    if every and directory is None:
+        raise UsageError("export --all writes one file per org; say where with --dir D")
     where = resolve_target(target, api_url, api_key_file, sandbox_db, timeout=timeout)
-    org = asyncio.run(read_live(where, [org_id], concurrency=concurrency)).org(org_id)
-    for note in org.notes:
+    folder = Path(directory) if directory is not None else None
+    if folder is not None:
+        reference, found = schema_reference(folder)
+        if not found:
+            click.echo(
+                f"rovo-reconcile: note: no schemas/rovo-policy.schema.json above {folder}; the "
+                f"modeline points at {reference} (add it: rovo-reconcile schema > "
+                "schemas/rovo-policy.schema.json)",
+                err=True,
+            )
+    else:
+        reference = "../schemas/rovo-policy.schema.json"
+    if every:
+        assert folder is not None
+        with _progress() as progress:
+            files, requests = asyncio.run(
+                export_all(where, folder, concurrency=concurrency, on_done=progress)
+            )
+    else:
+        assert org_id is not None
+        read = asyncio.run(read_live(where, [org_id], concurrency=concurrency))
+        org = read.org(org_id)
+        for note in org.notes:
+            click.echo(f"rovo-reconcile: note: {note}", err=True)
+        ambiguity = org.ambiguity()
+        if ambiguity is not None:  # a policy names each allowlist once
+            raise RovoError(f"cannot export org {org_id}: {ambiguity}")
+        _refuse_over_limit(org_id, org)
+        text = render_export(org, where.label, schema=reference)
+        if folder is None:
+            click.echo(text, nl=False)
+            return EXIT_OK
+        files, requests = (
+            [ExportedFile(folder / f"{org_id}.yaml", org_id, None, text)],
+            read.requests,
+        )
+    write_new_files(files)
+    for file in files:
+        shown = f"{file.name} ({file.org_id})" if file.name else file.org_id
+        click.echo(f"wrote {file.path} (org {shown})")
+    click.echo(
+        f"rovo-reconcile: exported {len(files)} org(s) from {where.label} with {requests} requests",
+        err=True,
+    )
+    return EXIT_OK
+
+
+@cli.command(short_help="Rewrite policy files to match live, comments kept.")
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.option("--org", "org_id", default=None, metavar="ID", help="Only this org's policy file.")
+@target_options
+@click.option("--dry-run", is_flag=True, help="Print a unified diff instead of writing.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Write even where accepting live shuts a mustAllow address out (validate then fails).",
+)
+@now_option
+def adopt(
+    paths: tuple[str, ...],
+    org_id: str | None,
+    target: str | None,
+    api_url: str | None,
+    api_key_file: Path | None,
+    sandbox_db: Path | None,
+    concurrency: int,
+    timeout: float,
+    dry_run: bool,
+    force: bool,
+    now: date | None,
+) -> int:
+    """Rewrite policy files so they plan to no changes against live (read-only on live).
+
+    Only what differs is edited; comments, notes, key order, quoting and guards stay.
+    Nothing is written unless every file's new text loads as valid and plans to no
+    changes. Exit 3 when accepting live would shut a mustAllow address out.
+    """
+    import asyncio
+    import difflib
+
+    from rovo_reconcile.adopt import adopt_policies, write_adopted
+    from rovo_reconcile.errors import GuardRefused, UsageError
+    from rovo_reconcile.targets import resolve_target
+
+    day = today(now)
+    policies = load_valid(paths, day, None)
+    if org_id is not None:
+        policies = [p for p in policies if p.policy.org.id == org_id]
+        if not policies:
+            raise UsageError(f"no policy in {', '.join(paths)} governs org {org_id}")
+    where = resolve_target(target, api_url, api_key_file, sandbox_db, timeout=timeout)
+    with _progress() as progress:
+        run = asyncio.run(
+            adopt_policies(
+                where, policies, day, force=force, concurrency=concurrency, on_done=progress
+            )
+        )
+    for note in run.notes:
         click.echo(f"rovo-reconcile: note: {note}", err=True)
-    ambiguity = org.ambiguity()
-    if ambiguity is not None:  # a policy names each allowlist once
-        raise RovoError(f"cannot export org {org_id}: {ambiguity}")
-    _refuse_over_limit(org_id, org)
-    click.echo(render_export(org, where.label), nl=False)
+    for message in (*run.errors, *run.refusals):
+        click.echo(f"rovo-reconcile: {message}", err=True)
+    if run.errors:
+        raise RovoError(f"{len(run.errors)} file(s) could not be adopted; nothing was written")
+    if run.refusals:
+        raise GuardRefused(f"{len(run.refusals)} file(s) refused; nothing was written")
+    for adoption in run.changed:
+        if dry_run:
+            diff = difflib.unified_diff(
+                adoption.before.splitlines(keepends=True),
+                adoption.after.splitlines(keepends=True),
+                f"a/{adoption.file}",
+                f"b/{adoption.file}",
+            )
+            click.echo("".join(diff), nl=False)
+        else:
+            click.echo(f"{adoption.file}: {len(adoption.changes)} change(s) from {adoption.title}")
+            for line in adoption.changes:
+                click.echo(f"  {line}")
+        for note in adoption.notes:
+            click.echo(f"rovo-reconcile: warning: {adoption.file}: {note}", err=True)
+    if not dry_run:
+        write_adopted(run.changed)
+    verb = "would rewrite" if dry_run else "rewrote"
+    click.echo(
+        f"rovo-reconcile: {verb} {len(run.changed)} of {len(run.files)} file(s) to match "
+        f"{where.label} ({run.requests} requests)",
+        err=True,
+    )
+    return EXIT_OK
+
+
+@cli.command(short_help="Print a shell completion script (bash, zsh or fish).")
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> int:
+    """Print the completion script for SHELL. Load it in the shell's start-up file:
+
+    \b
+      bash:  eval "$(rovo-reconcile completion bash)"      (~/.bashrc)
+      zsh:   eval "$(rovo-reconcile completion zsh)"       (~/.zshrc)
+      fish:  rovo-reconcile completion fish | source      (~/.config/fish/config.fish)
+    """
+    from click.shell_completion import get_completion_class
+
+    completer = get_completion_class(shell)
+    assert completer is not None  # click ships all three
+    root = click.get_current_context().find_root().command
+    script = completer(root, {}, PROG_NAME, COMPLETE_VAR).source()
+    click.echo(script, nl=not script.endswith("\n"))
     return EXIT_OK
 
 
@@ -736,7 +918,12 @@ def _live_access_view(
 def run(argv: Sequence[str]) -> int:
     """Run the CLI and return its exit code; never lets a traceback reach the user."""
     try:
-        result = cli.main(args=list(argv), prog_name="rovo-reconcile", standalone_mode=False)
+        result = cli.main(
+            args=list(argv),
+            prog_name=PROG_NAME,
+            complete_var=COMPLETE_VAR,
+            standalone_mode=False,
+        )
     except click.exceptions.Exit as e:
         return e.exit_code
     except click.exceptions.Abort:

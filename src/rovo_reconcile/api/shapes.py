@@ -22,6 +22,7 @@ __all__ = [
     "IpAllowlistItem",
     "McpDomainItem",
     "McpSettingsAnswer",
+    "OrgItem",
     "Page",
     "PolicyItem",
     "WorkspaceItem",
@@ -50,6 +51,20 @@ class Page(_Shape):
     data: list[dict[str, Any]]
     links: PageLinks | None = None
     meta: PageMeta | None = None
+
+
+# ------------------------------------------------------------------ organizations
+
+
+class OrgAttributes(_Shape):
+    name: str
+
+
+class OrgItem(_Shape):
+    """One `OrgModel` of `GET /admin/v1/orgs`: `{id, type: "orgs", attributes: {name}}`."""
+
+    id: str
+    attributes: OrgAttributes
 
 
 # ------------------------------------------------------------------ workspaces

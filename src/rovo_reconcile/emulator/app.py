@@ -16,7 +16,8 @@ endpoints, under `/admin/control/v1/orgs/{orgId}`:
   rovo-reconcile, not an emulation of anything Atlassian serves.
 
 Plus the workspaces search `POST /admin/v2/orgs/{orgId}/workspaces` (reads
-only), and `/_emulator/stats` and `/_emulator/writes`, which are no Atlassian
+only), the organizations listing `GET /admin/v1/orgs` (every org in the state file,
+each named `Org <first 8 characters of its id>`: the store keeps no names), and `/_emulator/stats` and `/_emulator/writes`, which are no Atlassian
 API at all: a request counter and the log of every write request (method,
 path, status) for tests and benchmarks, kept in the SQLite file so they add up
 across processes.
@@ -69,6 +70,7 @@ __all__ = ["CONTROL_BASE", "EmulatorOptions", "create_app"]
 
 CONTROL_BASE = "/admin/control/v1/orgs/{org_id}"
 WORKSPACES = "/admin/v2/orgs/{org_id}/workspaces"
+ORGS = "/admin/v1/orgs"
 
 R = TypeVar("R")
 
@@ -134,6 +136,8 @@ def create_app(db_path: Path, options: EmulatorOptions | None = None) -> Starlet
     )
     api = _Api(store, options, faults)
     routes = [
+        _route(ORGS, GET=api.list_orgs),
+        _route(f"{ORGS}/{{org_id}}", GET=api.get_org),
         _route(WORKSPACES, POST=api.search_workspaces),
         _route(f"{CONTROL_BASE}/policies", GET=api.list_policies, POST=api.create_policy),
         _route(
@@ -250,6 +254,16 @@ def _page_body(
 # --------------------------------------------------------------------------- JSON shapes
 
 
+def _org_json(request: Request, org_id: str) -> dict[str, Any]:
+    """An `OrgModel` (reference/atlassian-admin-api.md 1.3); the emulator's names are made up."""
+    return {
+        "id": org_id,
+        "type": "orgs",
+        "attributes": {"name": f"Org {org_id[:8]}"},
+        "links": {"self": f"{str(request.base_url).rstrip('/')}{ORGS}/{org_id}"},
+    }
+
+
 def _workspace_json(ws: WorkspaceRecord) -> dict[str, Any]:
     return {
         "id": ws.id,
@@ -340,6 +354,19 @@ class _Api:
 
     async def _body(self, request: Request, *, required: bool = True) -> Any:
         return parse_json(await request.body(), required=required)
+
+    # ------------------------------------------------------------------ organizations
+
+    async def list_orgs(self, request: Request) -> Response:
+        after = _decode_cursor(request)
+        size = self.options.page_size
+        page: Page[str] = await self._run(lambda: self.store.list_orgs(after, size))
+        data = [_org_json(request, org_id) for org_id in page.items]
+        return json_response(_page_body(request, data, page.after, size))
+
+    async def get_org(self, request: Request) -> Response:
+        org_id = await self._org(request)
+        return json_response({"data": _org_json(request, org_id)})
 
     # ------------------------------------------------------------------ workspaces
 

@@ -300,6 +300,16 @@ class Store:
             )
             return True
 
+    def list_orgs(self, after: int | None, limit: int) -> Page[str]:
+        """Org ids in creation order (`GET /admin/v1/orgs`), keyed by SQLite's rowid."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT rowid, id FROM orgs WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                (after or 0, limit + 1),
+            ).fetchall()
+        items = [r[1] for r in rows[:limit]]
+        return Page(tuple(items), rows[limit - 1][0] if len(rows) > limit else None)
+
     # ------------------------------------------------------------------ workspaces
 
     def list_workspaces(self, org_id: str, after: int | None, limit: int) -> Page[WorkspaceRecord]:

@@ -6,10 +6,11 @@ The job modules and the command are the CLI layer of GitHub Actions: they print 
 report, write $GITHUB_OUTPUT and the job summary, and return an exit code. Tests run all of
 it against `tests/fake_github.py` over a loopback socket.
 
-    command.py    the click group `rovo-reconcile github plan|apply|drift`
+    command.py    the click group `rovo-reconcile github plan|apply|drift|adopt`
     plan_job.py   PR: validate, plan with guards, sticky comment, summary, JSON plan artifact
     apply_job.py  merge: apply exactly the reviewed plan; dispatch: forced apply with a reason
     drift_job.py  nightly: one labelled issue opened, updated and closed with drift
+    adopt_job.py  after drift: live's changes as one pull request to the policies
     phases.py     read-and-plan and apply, with per-org progress on stderr
     stamp.py      the commit, run and time line
 
@@ -17,6 +18,7 @@ it against `tests/fake_github.py` over a loopback socket.
     client.py    httpx: auth, pagination, bounded retries, artifact download
     comments.py  marker, upsert, hidden metadata line
     issues.py    the labelled drift issue
+    adopt_pr.py  the adoption branch (Git data API commit) and its pull request
     reviewed.py  merge commit -> PR -> comment -> digest and plan artifact
     errors.py    GitHubError, ArtifactError, NoReviewedPlan
 """

@@ -1,4 +1,4 @@
-"""`rovo-reconcile github plan|apply|drift`: the three jobs the composite action runs.
+"""`rovo-reconcile github plan|apply|drift|adopt`: the jobs the composite action runs.
 
 Thin, like every command: read the environment once, build the job, call it, return its
 exit code. The action (`action.yml`) passes the Atlassian key as $ATLASSIAN_ADMIN_API_KEY and
@@ -36,7 +36,7 @@ __all__ = ["github"]
 
 @click.group()
 def github() -> None:
-    """Run the plan, apply or drift job of a GitHub Actions workflow.
+    """Run the plan, apply, drift or adopt job of a GitHub Actions workflow.
 
     Run by the composite action (action.yml) inside GitHub Actions, which sets what they read:
     GITHUB_REPOSITORY, GITHUB_TOKEN (the GitHub API at GITHUB_API_URL), GITHUB_EVENT_NAME,
@@ -186,3 +186,30 @@ def drift(
     where = resolve_target(target, api_url, api_key_file, sandbox_db, timeout=timeout)
     job = DriftJob(policies, where, day, acks, label, concurrency, shard, mcp=mcp_mode)
     return run_drift_job(ctx, job)
+
+
+@github.command(short_help="Offer live's out-of-band changes as a pull request to the policies.")
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@target_options
+@now_option
+def adopt(
+    paths: tuple[str, ...],
+    target: str | None,
+    api_url: str | None,
+    api_key_file: Path | None,
+    sandbox_db: Path | None,
+    concurrency: int,
+    timeout: float,
+    now: date | None,
+) -> int:
+    """Adopt live into the checked-out policies and open (or update) one pull request with the
+    result; close it when nothing differs. Needs contents: write and pull-requests: write.
+    Exit 1 on an error, 3 when a file was left out because accepting live breaks a guard."""
+    from rovo_reconcile.github.adopt_job import AdoptJob, run_adopt_job
+    from rovo_reconcile.targets import resolve_target
+
+    ctx = _context("GITHUB_REPOSITORY", "GITHUB_TOKEN", "GITHUB_SHA")
+    day = today(now)
+    policies = load_valid(paths, day, None)
+    where = resolve_target(target, api_url, api_key_file, sandbox_db, timeout=timeout)
+    return run_adopt_job(ctx, AdoptJob(policies, where, day, concurrency))

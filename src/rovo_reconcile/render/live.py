@@ -66,14 +66,24 @@ def render_live(org: LiveOrg, target_label: str, fmt: str) -> str:
     return f"# live state of org {org.org_id} on target {target_label}\n" + dump_yaml(doc)
 
 
-def render_export(org: LiveOrg, target_label: str) -> str:
-    """A policy file holding exactly the live state: it plans to no changes."""
+def render_export(
+    org: LiveOrg,
+    target_label: str,
+    *,
+    schema: str = "../schemas/rovo-policy.schema.json",
+    name: str | None = None,
+) -> str:
+    """A policy file holding exactly the live state: it plans to no changes. The first line
+    is the modeline that points editors at the schema (`schema`, relative to the file)."""
     header = (
+        f"# yaml-language-server: $schema={schema}\n"
         f"# Exported from org {org.org_id} on target {target_label} by rovo-reconcile export.\n"
-        "# Add notes, expiry dates and guards (mustAllow, maxDeletePercent) before committing, and\n"
-        "# the modeline `# yaml-language-server: $schema=<path to>/rovo-policy.schema.json`.\n"
+        "# Add notes, expiry dates and guards (mustAllow, maxDeletePercent) before committing.\n"
     )
-    return header + dump_yaml(policy_document(org.state))
+    state = org.state
+    if name is not None:
+        state = state.model_copy(update={"org": state.org.model_copy(update={"name": name})})
+    return header + dump_yaml(policy_document(state))
 
 
 def dump_yaml(data: Any) -> str:
