@@ -17,10 +17,11 @@ from typing import TypeVar
 from rovo_reconcile.errors import UsageError
 from rovo_reconcile.policy.files import special_kind
 from rovo_reconcile.policy.model import OrgPolicy
+from rovo_reconcile.policy.packed import PackedPolicy, pack
 from rovo_reconcile.policy.problems import ERROR, WARNING, Mark, Problem
 from rovo_reconcile.policy.rules import check_policy
 from rovo_reconcile.policy.schema import schema_problems
-from rovo_reconcile.policy.yaml_source import SourceDocument, YamlRejected, load_document
+from rovo_reconcile.policy.yaml_source import YamlRejected, load_document
 
 _T = TypeVar("_T")
 
@@ -29,13 +30,30 @@ __all__ = ["LoadedPolicy", "PolicySet", "find_policy_files", "load_policies"]
 _SUFFIXES = (".yaml", ".yml")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LoadedPolicy:
+    """A checked policy file. Its parsed document is not kept: the policy is held packed
+    (`PackedPolicy`) until it is planned, with the line of each change key, so that a
+    thousand orgs fit in memory at once (bench/README.md, "memory")."""
+
     file: str
-    policy: OrgPolicy
-    source: SourceDocument
-    sources: dict[str, Mark]
-    """Where each change key is defined in `file`."""
+    org_id: str
+    org_mark: Mark
+    """Where `org.id` is written (a second file for the same org names it)."""
+    packed: PackedPolicy
+
+    @property
+    def policy(self) -> OrgPolicy:
+        """The checked model, built anew on each access: hold it while you use it."""
+        return self.packed.policy()
+
+    def source_lines(self) -> dict[str, int]:
+        """The line of `file` each change key is defined on."""
+        return self.packed.source_lines()
+
+    def domain_patterns(self) -> frozenset[str]:
+        """The policy's domain patterns, which the loader has normalised."""
+        return self.packed.domain_patterns()
 
 
 @dataclass
@@ -122,17 +140,16 @@ def load_policies(paths: Iterable[str], today: date) -> PolicySet:
         result.problems.extend(problems)
         if loaded is None:
             continue
-        policy = loaded.policy
-        first = orgs.setdefault(policy.org.id, loaded)
+        first = orgs.setdefault(loaded.org_id, loaded)
         if first is not loaded:
-            mark = first.source.mark(("org", "id"))
             result.problems.append(
                 Problem.at(
                     loaded.file,
-                    loaded.source.mark(("org", "id")),
+                    loaded.org_mark,
                     ERROR,
                     "org.duplicate",
-                    f"organization {policy.org.id} is also governed by {first.file}:{mark.line}",
+                    f"organization {loaded.org_id} is also governed by "
+                    f"{first.file}:{first.org_mark.line}",
                     "keep one policy file per organization",
                 )
             )
@@ -157,4 +174,6 @@ def _check_file(path: Path, today: date) -> tuple[list[Problem], LoadedPolicy | 
     checked = check_policy(doc, today)
     if checked.policy is None:
         return checked.problems, None
-    return checked.problems, LoadedPolicy(file, checked.policy, doc, checked.sources)
+    policy = checked.policy
+    packed = pack(policy, checked.sources)
+    return checked.problems, LoadedPolicy(file, policy.org.id, doc.mark(("org", "id")), packed)
