@@ -12,18 +12,29 @@ from rovo_reconcile.apply import ApplyResult, Journal, run_apply
 from rovo_reconcile.plan import Plan
 from rovo_reconcile.policy.loader import LoadedPolicy
 from rovo_reconcile.progress import org_progress
-from rovo_reconcile.reconcile import PlanRun, compute_plan
+from rovo_reconcile.reconcile import OnPlanned, PlanRun, compute_plan
 from rovo_reconcile.targets import Target
 
 __all__ = ["apply_with_progress", "read_and_plan"]
 
 
 def read_and_plan(
-    target: Target, policies: Sequence[LoadedPolicy], today: date, concurrency: int
+    target: Target,
+    policies: Sequence[LoadedPolicy],
+    today: date,
+    concurrency: int,
+    on_planned: OnPlanned | None = None,
 ) -> PlanRun:
     with org_progress(sys.stderr) as progress:
         return asyncio.run(
-            compute_plan(target, policies, today, concurrency=concurrency, on_done=progress)
+            compute_plan(
+                target,
+                policies,
+                today,
+                concurrency=concurrency,
+                on_done=progress,
+                on_planned=on_planned,
+            )
         )
 
 
