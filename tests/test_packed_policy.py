@@ -104,17 +104,27 @@ def test_unpacking_gives_the_model_the_rules_built(tmp_path: Path) -> None:
         assert packed.policy() is not again, "a new model on each call"
 
 
-def test_plain_entries_are_kept_as_strings_and_the_others_as_they_are(tmp_path: Path) -> None:
+def test_plain_entries_are_kept_as_strings_and_the_others_as_tuples(tmp_path: Path) -> None:
     path = tmp_path / "notes.yaml"
     path.write_text(_NOTES, "utf-8")
     policy, sources = _checked(path)
     packed = pack(policy, sources)
     assert packed.domains is not None
-    assert [type(d) for d in packed.domains] == [str, DomainEntry, DomainEntry, str]
-    assert [[type(a) for a in entries] for entries in packed.addresses] == [
-        [str, AddressEntry, AddressEntry, str],
-        [],
-    ]
+    assert packed.domains == (
+        "https://a.example.com/**",
+        ("https://{api,app}.example.org/**", "the API and the app", None),
+        ("https://b.example.com:8443/mcp/**", None, date(2027, 1, 31)),
+        "https://*.zone.example.net/**",
+    )
+    assert packed.addresses == (
+        (
+            "11.0.7.1/32",
+            ("11.0.7.16/28", "VPN", None),
+            ("11.0.8.0/24", "contractor", date(2027, 3, 1)),
+            "11.0.9.0/24",
+        ),
+        (),
+    )
     assert packed.head.mcp is not None
     assert packed.head.mcp.domains == ()
     assert all(a.addresses == () for a in packed.head.ip_allowlists or ())
@@ -135,7 +145,7 @@ def test_entries_made_another_way_are_kept_whole() -> None:
     assert policy.ip_allowlists is not None
     assert packed.addresses[0][0] is policy.ip_allowlists[0].addresses[0]
     assert packed.domains is not None
-    assert not isinstance(packed.domains[0], str)
+    assert isinstance(packed.domains[0], DomainEntry)
     _same(policy, packed.policy())
 
 

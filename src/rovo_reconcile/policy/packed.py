@@ -4,9 +4,9 @@ A loaded policy waits in memory from the end of loading until its org's live sta
 read, so every org's policy is held at once. As pydantic models an entry costs ~700 bytes
 (object, field dict, fields-set set, string); a 1,000-org set held that way alone passed the
 300 MB budget (bench/README.md, "memory"). `PackedPolicy` keeps each entry that has no
-`note:` and no `expires:` as its canonical string, every other entry as it is, and the
-source line of each change key as an integer; `policy()` builds the very same model again
-(the same field values, fields set, and types: tests/test_packed_policy.py).
+`note:` and no `expires:` as its canonical string, one that has as the tuple of its field
+values, and the source line of each change key as an integer; `policy()` builds the very
+same model again (the same field values, fields set, and types: tests/test_packed_policy.py).
 """
 
 from __future__ import annotations
@@ -34,52 +34,70 @@ _set_attribute = object.__setattr__
 
 
 @dataclass(frozen=True, slots=True)
-class _Plain:
-    """How a plain entry of one model class is made from its string: the key field holds the
-    string, every other field None, every field counted as set (as `rules._built` makes it)."""
+class _Entries:
+    """How the entries of one model class are packed. An entry as the rules build it (every
+    field in its dict, in declaration order, every field counted as set: `rules._built`)
+    is kept as its key field's string when the other fields are None, else as the tuple of
+    its field values; any other entry is kept as it is."""
 
     cls: type[BaseModel]
     key: str
     names: tuple[str, ...]
 
     @classmethod
-    def of(cls, model: type[BaseModel], key: str) -> _Plain:
+    def of(cls, model: type[BaseModel], key: str) -> _Entries:
         return cls(model, key, tuple(model.model_fields))
 
-    def is_plain(self, entry: BaseModel) -> bool:
+    def pack(self, entry: BaseModel) -> Any:
         values = entry.__dict__
-        return (
+        if not (
             type(entry) is self.cls
             and tuple(values) == self.names
-            and isinstance(values[self.key], str)
-            and all(values[name] is None for name in self.names if name != self.key)
             and entry.__pydantic_fields_set__ == set(self.names)
             and entry.__pydantic_extra__ is None
             and entry.__pydantic_private__ is None
+        ):
+            return entry
+        key = values[self.key]
+        plain = type(key) is str and all(
+            values[name] is None for name in self.names if name != self.key
         )
+        return key if plain else tuple(values.values())
 
-    def build(self, text: str) -> Any:
+    def unpack(self, item: Any) -> Any:
+        if type(item) is str:
+            values = dict.fromkeys(self.names)
+            values[self.key] = item
+        elif type(item) is tuple:
+            values = dict(zip(self.names, item, strict=True))
+        else:
+            return item
         built = self.cls.__new__(self.cls)
-        values = dict.fromkeys(self.names)
-        values[self.key] = text
         _set_attribute(built, "__dict__", values)
         _set_attribute(built, "__pydantic_fields_set__", set(self.names))
         _set_attribute(built, "__pydantic_extra__", None)
         _set_attribute(built, "__pydantic_private__", None)
         return built
 
+    def key_of(self, item: Any) -> Any:
+        """The key field's value of a packed entry, without unpacking it."""
+        if type(item) is str:
+            return item
+        if type(item) is tuple:
+            return item[self.names.index(self.key)]
+        return item.__dict__[self.key]
 
-_DOMAIN = _Plain.of(DomainEntry, "pattern")
-_ADDRESS = _Plain.of(AddressEntry, "address")
+
+_DOMAIN = _Entries.of(DomainEntry, "pattern")
+_ADDRESS = _Entries.of(AddressEntry, "address")
 
 
-def _compact(entries: tuple[BaseModel, ...], plain: _Plain) -> tuple[Any, ...]:
-    return tuple(entry.__dict__[plain.key] if plain.is_plain(entry) else entry for entry in entries)
+def _compact(entries: tuple[BaseModel, ...], kind: _Entries) -> tuple[Any, ...]:
+    return tuple(map(kind.pack, entries))
 
 
-def _expand(items: tuple[Any, ...], plain: _Plain) -> tuple[Any, ...]:
-    build = plain.build
-    return tuple(build(item) if type(item) is str else item for item in items)
+def _expand(items: tuple[Any, ...], kind: _Entries) -> tuple[Any, ...]:
+    return tuple(map(kind.unpack, items))
 
 
 def _replaced(model: _M, name: str, value: object) -> _M:
@@ -97,9 +115,10 @@ def _replaced(model: _M, name: str, value: object) -> _M:
 class PackedPolicy:
     head: OrgPolicy
     """The policy with its domain and address tuples emptied."""
-    domains: tuple[str | DomainEntry, ...] | None
-    addresses: tuple[tuple[str | AddressEntry, ...], ...]
-    """Per allowlist, in order."""
+    domains: tuple[Any, ...] | None
+    """Each domain entry packed (`_Entries`): its pattern, its field values, or itself."""
+    addresses: tuple[tuple[Any, ...], ...]
+    """Per allowlist, in order, each address entry packed likewise."""
     domain_lines: array[int]
     """Per domain, the line its change key is defined on (0: not recorded)."""
     other_lines: dict[str, int]
@@ -121,19 +140,15 @@ class PackedPolicy:
 
     def domain_patterns(self) -> frozenset[str]:
         """The canonical pattern of every domain entry (none when domains are not managed)."""
-        return frozenset(_pattern(item) for item in self.domains or ())
+        return frozenset(_DOMAIN.key_of(item) for item in self.domains or ())
 
     def source_lines(self) -> dict[str, int]:
         """Where each change key is defined: its line in the policy file."""
         lines = dict(self.other_lines)
         for item, line in zip(self.domains or (), self.domain_lines, strict=True):
             if line:
-                lines[domain_key(_pattern(item))] = line
+                lines[domain_key(_DOMAIN.key_of(item))] = line
         return lines
-
-
-def _pattern(item: str | DomainEntry) -> str:
-    return item if isinstance(item, str) else item.pattern
 
 
 def pack(policy: OrgPolicy, sources: Mapping[str, Mark]) -> PackedPolicy:
@@ -149,10 +164,10 @@ def pack(policy: OrgPolicy, sources: Mapping[str, Mark]) -> PackedPolicy:
     if lists is not None:
         addresses = tuple(_compact(a.addresses, _ADDRESS) for a in lists)
         head = _replaced(head, "ip_allowlists", tuple(_emptied(a) for a in lists))
-    other = {key: mark.line for key, mark in sources.items()}
-    domain_lines = array("I")
-    for entry in mcp.domains or () if mcp is not None else ():
-        domain_lines.append(other.pop(domain_key(entry.pattern), 0))
+    keys = [domain_key(entry.pattern) for entry in (mcp.domains or () if mcp is not None else ())]
+    domain_lines = array("I", (sources[key].line if key in sources else 0 for key in keys))
+    placed = set(keys)
+    other = {key: mark.line for key, mark in sources.items() if key not in placed}
     return PackedPolicy(head, domains, addresses, domain_lines, other)
 
 
