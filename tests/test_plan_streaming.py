@@ -22,13 +22,14 @@ from hypothesis import strategies as st
 from rovo_reconcile import apply as apply_module
 from rovo_reconcile import live_state
 from rovo_reconcile.api.client import AdminClient
-from rovo_reconcile.api.live import LiveOrg
+from rovo_reconcile.api.live import APP_TYPE_KEYS, LiveOrg, Workspace
 from rovo_reconcile.apply import Journal, apply_plan
 from rovo_reconcile.errors import RovoError
 from rovo_reconcile.live_state import read_live
 from rovo_reconcile.plan import fingerprint
 from rovo_reconcile.plan_json import dump_plan
 from rovo_reconcile.policy.loader import LoadedPolicy, load_policies
+from rovo_reconcile.policy.model import AddressEntry, Org, OrgPolicy
 from rovo_reconcile.reconcile import compute_plan, fingerprint_each, plan_from_live
 from rovo_reconcile.targets import Target, resolve_target
 from tests.apply_helpers import BASE, sandbox
@@ -245,3 +246,38 @@ def test_plan_json_is_the_same_whatever_the_concurrency(cli: CliRunner, tmp_path
         outputs.append(result.stdout)
     assert outputs[0] == outputs[1] == outputs[2]
     assert len(json.loads(outputs[0])["orgs"]) == 12
+
+
+def test_a_changed_lists_before_value_holds_the_policys_own_strings(tmp_path: Path) -> None:
+    """A plan keeps its changes until every org is planned: the addresses a list keeps are
+    the policy's string objects, not the live answer's copies (equal, so the JSON is too)."""
+    [loaded] = _loaded(_policies(tmp_path, copies=0) / "small-team.yaml")
+    policy = loaded.policy
+    assert policy.ip_allowlists
+    fresh = tuple(  # equal strings, other objects, and one address more: an update
+        a.model_copy(
+            update={
+                "addresses": (
+                    *(AddressEntry(address="".join(list(e.address))) for e in a.addresses),
+                    AddressEntry(address="11.22.33.0/24"),
+                )
+            }
+        )
+        for a in policy.ip_allowlists
+    )
+    live = LiveOrg(
+        org_id=loaded.org_id,
+        state=OrgPolicy(org=Org(id=loaded.org_id), ip_allowlists=fresh),
+        workspaces=tuple(Workspace(f"ws-{app}", app, key) for app, key in APP_TYPE_KEYS.items()),
+    )
+    plan = plan_from_live("test", [loaded], {loaded.org_id: live}, DAY)
+    [org] = plan.orgs
+    updates = [c for c in org.changes if c.resource == "ip_allowlist"]
+    assert [c.action for c in updates] == ["update"] * len(fresh)
+    assert org.desired is not None
+    for change in updates:
+        [desired] = [a for a in org.desired["ipAllowlists"] if a["name"] == change.before["name"]]
+        held = {id(a) for a in desired["addresses"]}
+        kept = [a for a in change.before["addresses"] if a != "11.22.33.0/24"]
+        assert kept == desired["addresses"]
+        assert all(id(a) in held for a in kept)

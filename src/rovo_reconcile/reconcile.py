@@ -167,10 +167,27 @@ def plan_org(
     sources = {key: f"{loaded.file}:{line}" for key, line in loaded.source_lines().items()}
     planned = make_plan(desired, result.state, sources, file=loaded.file, notes=notes)
     return replace(
-        annotate(planned, desired),
+        annotate(_sharing_strings(planned, desired), desired),
         org_name=desired.org.name,
         refusals=tuple(r for r in apply_refusals(planned, result) if not (force and r.forceable)),
     )
+
+
+def _sharing_strings(plan: OrgPlan, desired: OrgPolicy) -> OrgPlan:
+    """`plan` with each live address in its changes' `before` values replaced by the equal
+    string the policy holds. A plan keeps its changes until every org is planned; the live
+    answer's copies of the addresses a list keeps were a third of a thousand-org plan."""
+    held = {e.address: e.address for a in desired.ip_allowlists or () for e in a.addresses}
+    if not held:
+        return plan
+    changes = []
+    for change in plan.changes:
+        before = change.before
+        if change.resource == "ip_allowlist" and isinstance(before, dict):
+            shared = [held.get(a, a) for a in before["addresses"]]
+            change = replace(change, before={**before, "addresses": shared})
+        changes.append(change)
+    return replace(plan, changes=tuple(changes))
 
 
 def apply_refusals(plan: OrgPlan, live: LiveOrg) -> tuple[Refusal, ...]:
