@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import io
 import json
 import shutil
 import uuid
@@ -27,7 +28,7 @@ from rovo_reconcile.apply import Journal, apply_plan
 from rovo_reconcile.errors import RovoError
 from rovo_reconcile.live_state import read_live
 from rovo_reconcile.plan import fingerprint
-from rovo_reconcile.plan_json import dump_plan
+from rovo_reconcile.plan_json import dump_plan, plan_chunks, write_plan
 from rovo_reconcile.policy.loader import LoadedPolicy, load_policies
 from rovo_reconcile.policy.model import AddressEntry, Org, OrgPolicy
 from rovo_reconcile.reconcile import compute_plan, fingerprint_each, plan_from_live
@@ -246,6 +247,43 @@ def test_plan_json_is_the_same_whatever_the_concurrency(cli: CliRunner, tmp_path
         outputs.append(result.stdout)
     assert outputs[0] == outputs[1] == outputs[2]
     assert len(json.loads(outputs[0])["orgs"]) == 12
+    out = tmp_path / "saved" / "plan.json"
+    result = cli(
+        "plan", str(directory), "--target", "sandbox", "--sandbox-db", str(db), "--out", str(out)
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    assert out.read_text("utf-8") == outputs[0]
+    assert [p.name for p in out.parent.iterdir()] == ["plan.json"], "no temporary file left"
+
+
+@pytest.mark.parametrize("orgs", [0, 1, 4, 12])
+def test_the_plan_file_in_pieces_is_the_plan_file(
+    tmp_path: Path, failing_org: set[str], orgs: int
+) -> None:
+    """`plan --out`, `--format json` and `github plan` write the file an org at a time."""
+    policies = _loaded(_policies(tmp_path))[:orgs]
+    if orgs > 1:
+        failing_org.add(policies[1].org_id)
+    plan = asyncio.run(compute_plan(_target(tmp_path), policies, DAY)).plan
+    chunks = list(plan_chunks(plan))
+    assert "".join(chunks) == dump_plan(plan)
+    assert len(chunks) == (1 if orgs == 0 else orgs + 2)
+    stream = io.StringIO()
+    write_plan(plan, stream)
+    assert stream.getvalue() == dump_plan(plan)
+
+
+def test_the_plan_file_in_pieces_keeps_unicode_and_odd_text(tmp_path: Path) -> None:
+    """Line breaks, quotes and non-ASCII inside values stay escaped or as they are, as in
+    `dump_plan`: the pieces are cut at the file's own line structure only."""
+    policies = _loaded(_policies(tmp_path, copies=0))
+    plan = plan_from_live(
+        'target "with\nbreaks" ünïcode',
+        policies,
+        {p.org_id: RovoError('multi\nline "error" ✓\n  "orgs": []') for p in policies},
+        DAY,
+    )
+    assert "".join(plan_chunks(plan)) == dump_plan(plan)
 
 
 def test_a_changed_lists_before_value_holds_the_policys_own_strings(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ from rovo_reconcile.github.phases import read_and_plan
 from rovo_reconcile.github.reviewed import PLAN_FILE, artifact_name
 from rovo_reconcile.github.stamp import stamp
 from rovo_reconcile.plan import Plan
-from rovo_reconcile.plan_json import dump_plan
+from rovo_reconcile.plan_json import write_plan
 from rovo_reconcile.policy.loader import LoadedPolicy, PolicySet, load_policies
 from rovo_reconcile.reconcile import plan_exit_code, plan_org
 from rovo_reconcile.render.plan_markdown import fenced, md_text, render_plan_markdown
@@ -79,7 +79,8 @@ def run_plan_job(ctx: GitHubContext, job: PlanJob, env: Mapping[str, str]) -> in
     artifact = None
     if outcome.plan is not None:
         job.out_dir.mkdir(parents=True, exist_ok=True)
-        (job.out_dir / PLAN_FILE).write_text(dump_plan(outcome.plan), "utf-8")
+        with (job.out_dir / PLAN_FILE).open("w", encoding="utf-8") as stream:
+            write_plan(outcome.plan, stream)
         artifact = artifact_name(pr.number, pr.head_sha)
         set_output(ctx, "plan-file", str(job.out_dir / PLAN_FILE))
         set_output(ctx, "artifact-name", artifact)
