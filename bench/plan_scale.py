@@ -384,7 +384,7 @@ def plan_in_process(policies: Path, db: Path, *, load_only: bool = False) -> tup
     from rovo_reconcile.targets import resolve_target
 
     started = time.perf_counter()
-    loaded = load_policies([str(policies)], DAY)
+    loaded = load_policies([str(policies)], DAY, packed=True)
     assert not loaded.errors, [str(p) for p in loaded.problems[:3]]
     load_s = time.perf_counter() - started
     if load_only:
@@ -539,7 +539,7 @@ def split_mode(work: Path, n: int) -> None:
 
     print(f"plan of {n} orgs in-process, RSS after each phase (gc.collect() before each reading)")
     print(f"  imports                 {rss()}")
-    loaded = load_policies([str(policies)], DAY)
+    loaded = load_policies([str(policies)], DAY, packed=True)
     gc.collect()
     print(f"  loaded                  {rss()}")
     target = resolve_target("sandbox", None, None, db, env={})
@@ -556,7 +556,7 @@ def profile_mode(work: Path, n: int, top: int) -> None:
     from rovo_reconcile.targets import resolve_target
 
     policies, db = prepare(work, n)
-    loaded = load_policies([str(policies)], DAY)
+    loaded = load_policies([str(policies)], DAY, packed=True)
     target = resolve_target("sandbox", None, None, db, env={})
     profiler = cProfile.Profile()
     profiler.enable()

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from rovo_reconcile.policy.loader import load_policies
 from rovo_reconcile.policy.model import AddressEntry, DomainEntry, OrgPolicy
-from rovo_reconcile.policy.packed import pack
+from rovo_reconcile.policy.packed import PackedPolicy, WholePolicy, pack
 from rovo_reconcile.policy.problems import Mark
 from rovo_reconcile.policy.rules import check_policy
 from rovo_reconcile.policy.yaml_source import SourceDocument, load_document
@@ -162,23 +162,28 @@ def test_unmanaged_sections_stay_unmanaged(managed: str) -> None:
     assert packed.source_lines() == {"mcp.settings:allowAtlassianSupportedDomains": 4}
 
 
-def test_the_loader_keeps_no_parsed_document(tmp_path: Path) -> None:
-    """Once loaded, no SourceDocument (data and every node's marks) is left alive."""
-    loaded = load_policies([str(p) for p in _policy_files(tmp_path)], DAY)
+@pytest.mark.parametrize("packed", [True, False])
+def test_the_loader_keeps_no_parsed_document(tmp_path: Path, packed: bool) -> None:
+    """Once loaded, no SourceDocument (data and every node's marks) is left alive; packed
+    or not, each policy, its org id, its domains and its change-key lines are the rules'."""
+    loaded = load_policies([str(p) for p in _policy_files(tmp_path)], DAY, packed=packed)
     assert not loaded.errors
     gc.collect()
     assert not [o for o in gc.get_objects() if isinstance(o, SourceDocument)]
     for item in loaded.policies:
+        assert isinstance(item.packed, PackedPolicy if packed else WholePolicy)
         policy, sources = _checked(Path(item.file))
         _same(policy, item.policy, item.file)
         assert item.org_id == policy.org.id
         assert item.source_lines() == {key: mark.line for key, mark in sources.items()}
+        domains = policy.mcp.domains or () if policy.mcp is not None else ()
+        assert item.domain_patterns() == frozenset(d.pattern for d in domains)
 
 
 def test_a_second_file_for_an_org_still_names_the_first_files_line(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text(_NOTES, "utf-8")
     (tmp_path / "b.yaml").write_text("\n\n" + _NOTES, "utf-8")
-    loaded = load_policies([str(tmp_path)], DAY)
+    loaded = load_policies([str(tmp_path)], DAY, packed=True)
     [problem] = [p for p in loaded.problems if p.code == "org.duplicate"]
     assert (problem.file, problem.line, problem.column) == (str(tmp_path / "b.yaml"), 5, 11)
     assert problem.message == (

@@ -65,7 +65,7 @@ def _policies(tmp_path: Path, copies: int = 8) -> Path:
 
 
 def _loaded(directory: Path) -> list[LoadedPolicy]:
-    loaded = load_policies([str(directory)], DAY)
+    loaded = load_policies([str(directory)], DAY, packed=True)
     assert not loaded.errors, [p.message for p in loaded.problems]
     return loaded.policies
 

@@ -110,7 +110,7 @@ def _head(ctx: GitHubContext, pr: PullRequest, label: str, now: datetime) -> str
 def _plan(job: PlanJob, head: str, pr: PullRequest, env: Mapping[str, str], where: str) -> _Outcome:
     """`where`: where the full plan is, for a comment cut to GitHub's size limit."""
     try:
-        checked = load_policies(job.paths, job.today)
+        checked = load_policies(job.paths, job.today, packed=True)
     except UsageError as e:  # no policy file at all: still say so on the PR
         text = f"{head}\n\n**Nothing was planned:** {md_text(str(e))}"
         return _Outcome(e.exit_code, text, text)
@@ -205,7 +205,7 @@ class _BaseChanges:
         assert job.base_dir is not None
         self.today = job.today
         try:
-            base = load_policies([str(job.base_dir / p) for p in job.paths], job.today)
+            base = load_policies([str(job.base_dir / p) for p in job.paths], job.today, packed=True)
         except UsageError:  # the base has no policies yet: every change is the PR's
             base = PolicySet()
         self.invalid = bool(base.errors)

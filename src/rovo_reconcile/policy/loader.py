@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -17,7 +17,7 @@ from typing import TypeVar
 from rovo_reconcile.errors import UsageError
 from rovo_reconcile.policy.files import special_kind
 from rovo_reconcile.policy.model import OrgPolicy
-from rovo_reconcile.policy.packed import PackedPolicy, pack
+from rovo_reconcile.policy.packed import PackedPolicy, WholePolicy, pack, whole
 from rovo_reconcile.policy.problems import ERROR, WARNING, Mark, Problem
 from rovo_reconcile.policy.rules import check_policy
 from rovo_reconcile.policy.schema import schema_problems
@@ -32,15 +32,15 @@ _SUFFIXES = (".yaml", ".yml")
 
 @dataclass(frozen=True, eq=False)
 class LoadedPolicy:
-    """A checked policy file. Its parsed document is not kept: the policy is held packed
-    (`PackedPolicy`) until it is planned, with the line of each change key, so that a
-    thousand orgs fit in memory at once (bench/README.md, "memory")."""
+    """A checked policy file. Its parsed document is not kept, only the policy and the line
+    of each change key; for planning the policy is held packed (`PackedPolicy`) until its
+    org is planned, so that a thousand orgs fit in memory at once (bench/README.md)."""
 
     file: str
     org_id: str
     org_mark: Mark
     """Where `org.id` is written (a second file for the same org names it)."""
-    packed: PackedPolicy
+    packed: PackedPolicy | WholePolicy
 
     @property
     def policy(self) -> OrgPolicy:
@@ -127,8 +127,12 @@ def _paused_gc(items: Iterator[_T]) -> Iterator[_T]:
             gc.enable()
 
 
-def load_policies(paths: Iterable[str], today: date) -> PolicySet:
-    """Load and check every policy as of `today` (expiry dates are compared with it)."""
+def load_policies(paths: Iterable[str], today: date, *, packed: bool = False) -> PolicySet:
+    """Load and check every policy as of `today` (expiry dates are compared with it).
+
+    `packed` keeps each policy packed (`PackedPolicy`: a third of the memory, the same
+    model on access) for callers that hold every policy while they plan (plan, apply,
+    drift); `validate` keeps them as they are, which costs no time."""
     result = PolicySet()
     orgs: dict[str, LoadedPolicy] = {}
     files = find_policy_files(paths)
@@ -136,7 +140,8 @@ def load_policies(paths: Iterable[str], today: date) -> PolicySet:
     # Checked one after the other: worker processes were measured slower on 2 cores, since
     # sending each checked policy back (models and source marks, about 130 KB pickled for a
     # 20 KB file) costs more than the second core saves (bench/README.md, "validate").
-    for problems, loaded in _paused_gc(_check_file(path, today) for path in files):
+    keep = pack if packed else whole
+    for problems, loaded in _paused_gc(_check_file(path, today, keep) for path in files):
         result.problems.extend(problems)
         if loaded is None:
             continue
@@ -159,7 +164,11 @@ def load_policies(paths: Iterable[str], today: date) -> PolicySet:
     return result
 
 
-def _check_file(path: Path, today: date) -> tuple[list[Problem], LoadedPolicy | None]:
+def _check_file(
+    path: Path,
+    today: date,
+    keep: Callable[[OrgPolicy, dict[str, Mark]], PackedPolicy | WholePolicy],
+) -> tuple[list[Problem], LoadedPolicy | None]:
     """One file's problems, and its policy when it has no error."""
     file = str(path)
     if (refused := _not_a_regular_file(path, file)) is not None:
@@ -175,5 +184,5 @@ def _check_file(path: Path, today: date) -> tuple[list[Problem], LoadedPolicy | 
     if checked.policy is None:
         return checked.problems, None
     policy = checked.policy
-    packed = pack(policy, checked.sources)
-    return checked.problems, LoadedPolicy(file, policy.org.id, doc.mark(("org", "id")), packed)
+    kept = keep(policy, checked.sources)
+    return checked.problems, LoadedPolicy(file, policy.org.id, doc.mark(("org", "id")), kept)

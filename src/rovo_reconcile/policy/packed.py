@@ -27,69 +27,76 @@ from rovo_reconcile.policy.model import (
 )
 from rovo_reconcile.policy.problems import Mark
 
-__all__ = ["PackedPolicy", "pack"]
+__all__ = ["PackedPolicy", "WholePolicy", "pack", "whole"]
 
 _M = TypeVar("_M", bound=BaseModel)
 _set_attribute = object.__setattr__
 
 
-@dataclass(frozen=True, slots=True)
 class _Entries:
     """How the entries of one model class are packed. An entry as the rules build it (every
     field in its dict, in declaration order, every field counted as set: `rules._built`)
     is kept as its key field's string when the other fields are None, else as the tuple of
-    its field values; any other entry is kept as it is."""
+    its field values; any other entry is kept as it is. (Closures over locals: this runs
+    for every entry of every policy loaded.)"""
 
-    cls: type[BaseModel]
-    key: str
-    names: tuple[str, ...]
+    __slots__ = ("index", "names", "pack", "unpack")
 
-    @classmethod
-    def of(cls, model: type[BaseModel], key: str) -> _Entries:
-        return cls(model, key, tuple(model.model_fields))
+    def __init__(self, model: type[BaseModel], key: str) -> None:
+        names = tuple(model.model_fields)
+        fields = frozenset(names)
+        index = names.index(key)
+        others = len(names) - 1
+        template = dict.fromkeys(names)
+        new = model.__new__
+        self.names = names
+        self.index = index
 
-    def pack(self, entry: BaseModel) -> Any:
-        values = entry.__dict__
-        if not (
-            type(entry) is self.cls
-            and tuple(values) == self.names
-            and entry.__pydantic_fields_set__ == set(self.names)
-            and entry.__pydantic_extra__ is None
-            and entry.__pydantic_private__ is None
-        ):
-            return entry
-        key = values[self.key]
-        plain = type(key) is str and all(
-            values[name] is None for name in self.names if name != self.key
-        )
-        return key if plain else tuple(values.values())
+        def pack(entry: BaseModel) -> Any:
+            values = entry.__dict__
+            if (
+                type(entry) is not model
+                or tuple(values) != names
+                or entry.__pydantic_fields_set__ != fields
+                or entry.__pydantic_extra__ is not None
+                or entry.__pydantic_private__ is not None
+            ):
+                return entry
+            items = tuple(values.values())
+            value = items[index]
+            # the key is a string, so the others are all None when `others` Nones are there
+            return value if type(value) is str and items.count(None) == others else items
 
-    def unpack(self, item: Any) -> Any:
-        if type(item) is str:
-            values = dict.fromkeys(self.names)
-            values[self.key] = item
-        elif type(item) is tuple:
-            values = dict(zip(self.names, item, strict=True))
-        else:
-            return item
-        built = self.cls.__new__(self.cls)
-        _set_attribute(built, "__dict__", values)
-        _set_attribute(built, "__pydantic_fields_set__", set(self.names))
-        _set_attribute(built, "__pydantic_extra__", None)
-        _set_attribute(built, "__pydantic_private__", None)
-        return built
+        def unpack(item: Any) -> Any:
+            kind = type(item)
+            if kind is str:
+                values = template.copy()
+                values[key] = item
+            elif kind is tuple:
+                values = dict(zip(names, item, strict=True))
+            else:
+                return item
+            built = new(model)
+            _set_attribute(built, "__dict__", values)
+            _set_attribute(built, "__pydantic_fields_set__", set(fields))
+            _set_attribute(built, "__pydantic_extra__", None)
+            _set_attribute(built, "__pydantic_private__", None)
+            return built
+
+        self.pack = pack
+        self.unpack = unpack
 
     def key_of(self, item: Any) -> Any:
         """The key field's value of a packed entry, without unpacking it."""
         if type(item) is str:
             return item
         if type(item) is tuple:
-            return item[self.names.index(self.key)]
-        return item.__dict__[self.key]
+            return item[self.index]
+        return item.__dict__[self.names[self.index]]
 
 
-_DOMAIN = _Entries.of(DomainEntry, "pattern")
-_ADDRESS = _Entries.of(AddressEntry, "address")
+_DOMAIN = _Entries(DomainEntry, "pattern")
+_ADDRESS = _Entries(AddressEntry, "address")
 
 
 def _compact(entries: tuple[BaseModel, ...], kind: _Entries) -> tuple[Any, ...]:
@@ -149,6 +156,30 @@ class PackedPolicy:
             if line:
                 lines[domain_key(_DOMAIN.key_of(item))] = line
         return lines
+
+
+@dataclass(frozen=True, slots=True)
+class WholePolicy:
+    """A checked policy kept as the rules built it, with the line of each change key: for a
+    caller that plans nothing later (`validate`), where packing would only cost time."""
+
+    whole: OrgPolicy
+    lines: dict[str, int]
+
+    def policy(self) -> OrgPolicy:
+        return self.whole
+
+    def domain_patterns(self) -> frozenset[str]:
+        mcp = self.whole.mcp
+        return frozenset(d.pattern for d in mcp.domains or ()) if mcp is not None else frozenset()
+
+    def source_lines(self) -> dict[str, int]:
+        return dict(self.lines)
+
+
+def whole(policy: OrgPolicy, sources: Mapping[str, Mark]) -> WholePolicy:
+    """`policy` and where its change keys are (`sources`), kept as they are."""
+    return WholePolicy(policy, {key: mark.line for key, mark in sources.items()})
 
 
 def pack(policy: OrgPolicy, sources: Mapping[str, Mark]) -> PackedPolicy:
