@@ -19,7 +19,7 @@ from rovo_reconcile.plan import OrgPlan, Refusal, allowlist_value
 from rovo_reconcile.policy.model import APPS, OrgPolicy
 from rovo_reconcile.policy.ranges import ranges, span, within
 
-__all__ = ["MIN_LIST_FOR_DELETE_GUARD", "Refusal", "check_guards", "locked_out"]
+__all__ = ["MIN_LIST_FOR_DELETE_GUARD", "Lockouts", "Refusal", "check_guards", "locked_out"]
 
 MIN_LIST_FOR_DELETE_GUARD = 10
 
@@ -163,6 +163,84 @@ def locked_out(
         for text in wanted
         if not within([_span(text)], ranges(addresses))
     }
+
+
+class Lockouts:
+    """`locked_out` of allowlist values (by name) kept up to date as one list at a time
+    changes: per app, how many enabled lists cover it and the addresses near a mustAllow one
+    they hold (a multiset). Judging one list's change then costs that list and its apps,
+    not every list: `write_order` judges every write it considers, so a thousand-list org
+    took a second (quadratic) before."""
+
+    def __init__(
+        self,
+        allowlists: Mapping[str, Mapping[str, Any]],
+        must_allow: Iterable[str],
+        kept_apps: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        self.wanted = tuple(sorted({text for text in must_allow if span(text) is not None}))
+        self.kept = kept_apps or {}
+        self.values: dict[str, Mapping[str, Any]] = {}
+        self.lists: dict[str, int] = {}
+        self.near: dict[str, dict[str, int]] = {}
+        for name, value in allowlists.items():
+            self.put(name, value)
+
+    def locked(self) -> set[tuple[str, str]]:
+        """`locked_out` of the values as they are now."""
+        return {pair for app in self.lists for pair in self._locked(app)}
+
+    def put(self, name: str, value: Mapping[str, Any] | None) -> None:
+        """List `name` is now `value` (None: deleted)."""
+        old = self.values.pop(name, None)
+        if old is not None:
+            self._count(name, old, -1)
+        if value is not None:
+            self.values[name] = value
+            self._count(name, value, 1)
+
+    def locked_if(self, name: str, value: Mapping[str, Any] | None) -> set[tuple[str, str]]:
+        """What `locked` would hold for the apps list `name` is on, before or after, were
+        it `value` (None: deleted); the other apps' pairs do not change."""
+        old = self.values.get(name)
+        apps = {*self._apps(name, old), *self._apps(name, value)}
+        self.put(name, value)
+        try:
+            return {pair for app in apps for pair in self._locked(app)}
+        finally:
+            self.put(name, old)
+
+    def _apps(self, name: str, value: Mapping[str, Any] | None) -> set[str]:
+        if value is None or not value["enabled"]:
+            return set()
+        return {*value["apps"], *self.kept.get(name, ())}
+
+    def _count(self, name: str, value: Mapping[str, Any], sign: int) -> None:
+        if not self.wanted:
+            return
+        apps = self._apps(name, value)
+        if not apps:
+            return
+        close = _near(tuple(value["addresses"]), self.wanted)
+        for app in apps:
+            lists = self.lists.get(app, 0) + sign
+            near = self.near.setdefault(app, {})
+            if lists:
+                self.lists[app] = lists
+            else:
+                del self.lists[app]
+            for address in close:
+                held = near.get(address, 0) + sign
+                if held:
+                    near[address] = held
+                else:
+                    del near[address]
+
+    def _locked(self, app: str) -> set[tuple[str, str]]:
+        if not self.lists.get(app):
+            return set()
+        held = ranges(self.near.get(app, {}))
+        return {(text, app) for text in self.wanted if not within([_span(text)], held)}
 
 
 @lru_cache(maxsize=1 << 12)

@@ -22,11 +22,12 @@ enabled list, or swapping one list for another, where only one order is safe.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from rovo_reconcile.guards import locked_out
+from rovo_reconcile.guards import Lockouts
 from rovo_reconcile.plan import Change
 from rovo_reconcile.policy.model import APPS
 
@@ -63,25 +64,39 @@ def allowlist_steps(
     live list stays attached to whatever is written (see `guards.locked_out`).
     """
     queues = [_steps(c) for c in changes if c.resource == "ip_allowlist"]
-    state = {name: dict(value) for name, value in live.items()}
-    tolerated = locked_out(state.values(), must_allow, kept_apps)  # already shut out: not ours
+    lockouts = Lockouts({name: dict(value) for name, value in live.items()}, must_allow, kept_apps)
+    tolerated = lockouts.locked()  # already shut out: not ours
+    # Each round takes the first head, in (phase, queue) order, whose write keeps `tolerated`
+    # a bound: the apps it does not touch keep their pairs, which are within it already.
+    heads = [(queue[0].phase, index) for index, queue in enumerate(queues) if queue]
+    heapq.heapify(heads)
     ordered: list[Step] = []
-    while any(queues):
-        heads = sorted((queue[0].phase, index) for index, queue in enumerate(queues) if queue)
-        for _, index in heads:
-            step = queues[index][0]
-            after = _apply(state, step)
-            if locked_out(after.values(), must_allow, kept_apps) <= tolerated:
+    while heads:
+        tried: list[tuple[int, int]] = []
+        while heads:
+            head = heapq.heappop(heads)
+            step = queues[head[1]][0]
+            if lockouts.locked_if(_name(step), step.value) <= tolerated:
                 break
+            tried.append(head)
         else:
-            waiting = ", ".join(sorted({q[0].change.key for q in queues if q}))
+            waiting = ", ".join(sorted({queues[index][0].change.key for _, index in tried}))
             raise NoSafeOrder(
                 f"no order of the writes to {waiting} keeps every mustAllow address admitted "
                 "at each step; apply the change in two smaller plans"
             )
-        ordered.append(queues[index].pop(0))
-        state = after
+        for other in tried:
+            heapq.heappush(heads, other)
+        queue = queues[head[1]]
+        ordered.append(queue.pop(0))
+        lockouts.put(_name(step), step.value)
+        if queue:
+            heapq.heappush(heads, (queue[0].phase, head[1]))
     return ordered
+
+
+def _name(step: Step) -> str:
+    return str((step.change.before or step.change.after)["name"])
 
 
 def _steps(change: Change) -> list[Step]:
@@ -102,16 +117,6 @@ def _steps(change: Change) -> list[Step]:
     if before["enabled"]:
         return [Step(change, "put", after, _DISABLE)]
     return [Step(change, "put", after, _ENABLE if after["enabled"] else _WIDEN)]
-
-
-def _apply(state: Mapping[str, dict[str, Any]], step: Step) -> dict[str, dict[str, Any]]:
-    name = (step.change.before or step.change.after)["name"]
-    after = dict(state)
-    if step.value is None:
-        after.pop(name, None)
-    else:
-        after[name] = step.value
-    return after
 
 
 def same_value(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
