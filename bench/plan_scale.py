@@ -17,7 +17,14 @@ Modes (run from the repository root; octoDNS is for the bench only):
     .venv/bin/pip install octodns        # once
     .venv/bin/python bench/plan_scale.py [--orgs 100] [--runs 3]          # time and ratios
     .venv/bin/python bench/plan_scale.py --memory [--sizes 1,10,100,1000]  # peak RSS per N
+        [--scales 1,2,4] [--scale-orgs 100] [--out]    # and per entries an org; --out: with
+                                                       # plan --out plan.json
+    .venv/bin/python bench/plan_scale.py --split 1000                      # RSS after each phase
     .venv/bin/python bench/plan_scale.py --profile [--orgs 100]            # cProfile top lines
+
+Data sets are generated once into --work (default: $TMPDIR/rovo-plan-scale) and reused; the
+sandbox database is written directly (1,000 orgs in seconds), from the generator, which one
+org's loaded policy checks. `--memory` needs no octoDNS.
 
 "plan (read+plan)" is `compute_plan` in-process on policies already loaded: the live reads
 through the sandbox and the planner, the part this bench is about; "CLI" is the whole

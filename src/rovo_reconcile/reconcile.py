@@ -176,7 +176,7 @@ def plan_org(
 def _sharing_strings(plan: OrgPlan, desired: OrgPolicy) -> OrgPlan:
     """`plan` with each live address in its changes' `before` values replaced by the equal
     string the policy holds. A plan keeps its changes until every org is planned; the live
-    answer's copies of the addresses a list keeps were a third of a thousand-org plan."""
+    answer's copies of the addresses a list keeps were ~30 MB of a thousand-org plan."""
     held = {e.address: e.address for a in desired.ip_allowlists or () for e in a.addresses}
     if not held:
         return plan
