@@ -17,7 +17,14 @@ Modes (run from the repository root; octoDNS is for the bench only):
     .venv/bin/pip install octodns        # once
     .venv/bin/python bench/plan_scale.py [--orgs 100] [--runs 3]          # time and ratios
     .venv/bin/python bench/plan_scale.py --memory [--sizes 1,10,100,1000]  # peak RSS per N
+        [--scales 1,2,4] [--scale-orgs 100] [--out]    # and per entries an org; --out: with
+                                                       # plan --out plan.json
+    .venv/bin/python bench/plan_scale.py --split 1000                      # RSS after each phase
     .venv/bin/python bench/plan_scale.py --profile [--orgs 100]            # cProfile top lines
+
+Data sets are generated once into --work (default: $TMPDIR/rovo-plan-scale) and reused; the
+sandbox database is written directly (1,000 orgs in seconds), from the generator, which one
+org's loaded policy checks. `--memory` needs no octoDNS.
 
 "plan (read+plan)" is `compute_plan` in-process on policies already loaded: the live reads
 through the sandbox and the planner, the part this bench is about; "CLI" is the whole
@@ -29,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import io
 import json
 import os
@@ -41,6 +49,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -66,19 +75,68 @@ PYTHON = sys.executable
 # ------------------------------------------------------------------ the workload
 
 
+@dataclass(frozen=True)
+class Shape:
+    """How big each org is. The default is the issue's org (8 lists x 60 addresses + 150
+    domains, the lists covering 1 to 5 apps). `Shape.scaled(s)` has s times the entries
+    (8s lists, 150s domains) with each list but the first on one app, so no app passes
+    Atlassian's 500 entries (the entries-per-org sweep)."""
+
+    lists: int = LISTS
+    addresses: int = ADDRESSES
+    domains: int = DOMAINS
+    spread: bool = False
+
+    @classmethod
+    def scaled(cls, factor: int) -> Shape:
+        return cls(LISTS * factor, ADDRESSES, DOMAINS * factor, spread=True)
+
+    @property
+    def entries(self) -> int:
+        return self.lists * self.addresses + self.domains
+
+    @property
+    def tag(self) -> str:
+        return "" if self == Shape() else f"-x{self.lists // LISTS}"
+
+
+DEFAULT = Shape()
+
+
 def org_id(i: int) -> str:
     return str(uuid.uuid5(_NS, f"org-{i}"))
 
 
-def list_apps(k: int) -> tuple[str, ...]:
-    return APPS if k == 0 else APPS[: 1 + k % len(APPS)]
+def list_apps(k: int, shape: Shape = DEFAULT) -> tuple[str, ...]:
+    if k == 0:
+        return APPS
+    return (APPS[k % len(APPS)],) if shape.spread else APPS[: 1 + k % len(APPS)]
 
 
-def address(i: int, k: int, j: int) -> str:
-    """Distinct public blocks (11.0.0.0-22.255.255.255 holds no special range), half /28s."""
-    block = (i * LISTS + k) * (ADDRESSES + 1) + j
-    a, b, c = 11 + block // 4096, block // 16 % 256, block % 16 * 16
-    return f"{a}.{b}.7.{c}/28" if j % 2 else f"{a}.{b}.7.{c + 1}"
+_HISTORIC = 12 * 4096
+"""Blocks of the first layout (11-22.b.7.c): enough for 100 orgs of the default shape."""
+
+
+def _block_address(block: int) -> tuple[int, int, int, int]:
+    """Distinct public /28s inside 11.0.0.0-22.255.255.255, which holds no special range: the
+    first 49,152 on x.y.7.z (the data set measured before), the rest on third octets 8-..."""
+    if block < _HISTORIC:
+        return 11 + block // 4096, block // 16 % 256, 7, block % 16 * 16
+    rest = block - _HISTORIC
+    third = 8 + rest // _HISTORIC
+    assert third < 256, "more addresses than this layout holds"
+    return 11 + rest // 4096 % 12, rest // 16 % 256, third, rest % 16 * 16
+
+
+def address(i: int, k: int, j: int, shape: Shape = DEFAULT) -> str:
+    """Half /28s, half single addresses written without a prefix."""
+    a, b, c, d = _block_address((i * shape.lists + k) * (shape.addresses + 1) + j)
+    return f"{a}.{b}.{c}.{d}/28" if j % 2 else f"{a}.{b}.{c}.{d + 1}"
+
+
+def canonical_address(i: int, k: int, j: int, shape: Shape = DEFAULT) -> str:
+    text = address(i, k, j, shape)
+    return text if "/" in text else f"{text}/32"
 
 
 def domain(i: int, j: int) -> str:
@@ -103,7 +161,7 @@ def _entry(value: str, key: str, j: int, indent: str) -> list[str]:
     return [f"{indent}- {value}" + (f"  # site {j}" if j % 8 == 0 else "")]
 
 
-def policy_text(i: int) -> str:
+def policy_text(i: int, shape: Shape = DEFAULT) -> str:
     lines = [
         "apiVersion: rovo-reconcile/v1",
         "kind: OrgPolicy",
@@ -113,53 +171,83 @@ def policy_text(i: int) -> str:
         "  authentication: {apiToken: false}",
         "  domains:",
     ]
-    for j in range(DOMAINS):
+    for j in range(shape.domains):
         lines += _entry(domain(i, j), "pattern", j, "    ")
     lines.append("ipAllowlists:")
-    for k in range(LISTS):
+    for k in range(shape.lists):
         lines += [
             f"  - name: Egress {k} of org {i}",
             "    enabled: true",
-            f"    apps: [{', '.join(list_apps(k))}]",
+            f"    apps: [{', '.join(list_apps(k, shape))}]",
             f"    allowMobileBypass: {'true' if k % 2 else 'false'}",
             "    addresses:",
         ]
-        for j in range(ADDRESSES):
-            lines += _entry(address(i, k, j), "address", j, "      ")
-    lines += ["guards:", f"  mustAllow: [{address(i, 0, 0)}]", "  maxDeletePercent: 25"]
+        for j in range(shape.addresses):
+            lines += _entry(address(i, k, j, shape), "address", j, "      ")
+    lines += ["guards:", f"  mustAllow: [{address(i, 0, 0, shape)}]", "  maxDeletePercent: 25"]
     return "\n".join(lines) + "\n"
 
 
-def write_policies(directory: Path, n: int) -> None:
+def write_policies(directory: Path, n: int, shape: Shape = DEFAULT) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     for i in range(n):
-        (directory / f"org-{i:04d}.yaml").write_text(policy_text(i), "utf-8")
+        (directory / f"org-{i:04d}.yaml").write_text(policy_text(i, shape), "utf-8")
 
 
-def live_value(i: int, desired: dict[str, Any]) -> dict[str, Any]:
+def desired_value(i: int, shape: Shape = DEFAULT) -> dict[str, Any]:
+    """The org's allowlists and domains as `state_value` of its loaded policy has them (no
+    entry has expired on DAY), made from the generator: the bench never holds every loaded
+    policy at once (`check_generator` compares one org with the loader's answer)."""
+    from rovo_reconcile.policy.normalize import normalize_domain
+
+    return {
+        "ipAllowlists": [
+            {
+                "name": f"Egress {k} of org {i}",
+                "enabled": True,
+                "apps": list(list_apps(k, shape)),
+                "allowMobileBypass": bool(k % 2),
+                "addresses": [canonical_address(i, k, j, shape) for j in range(shape.addresses)],
+            }
+            for k in range(shape.lists)
+        ],
+        "domains": sorted({normalize_domain(domain(i, j)) for j in range(shape.domains)}),
+    }
+
+
+def check_generator(policies: Path, shape: Shape) -> None:
+    """`desired_value` of org 0 equals what the loader makes of its file (sets, not order)."""
+    from rovo_reconcile.plan import effective_policy, state_value
+    from rovo_reconcile.policy.loader import load_policies
+
+    loaded = load_policies([str(policies / "org-0000.yaml")], DAY)
+    assert not loaded.errors, [str(p) for p in loaded.problems[:3]]
+    value = state_value(effective_policy(loaded.policies[0].policy, DAY))
+    made = desired_value(0, shape)
+    assert sorted(value["mcp"]["domains"]) == made["domains"]
+    got = {a["name"]: {**a, "addresses": set(a["addresses"])} for a in value["ipAllowlists"]}
+    want = {a["name"]: {**a, "addresses": set(a["addresses"])} for a in made["ipAllowlists"]}
+    assert got == want, "the generator's desired state differs from the loader's"
+
+
+def live_value(i: int, desired: dict[str, Any], shape: Shape = DEFAULT) -> dict[str, Any]:
     """The org's live state: the policy's, but in every list the last address is replaced by
     a new one, and five domains are missing and five others extra (18 changes an org)."""
     lists = []
+    last = shape.addresses - 1
     for k, allowlist in enumerate(desired["ipAllowlists"]):
-        kept = [a for a in allowlist["addresses"] if a != address(i, k, ADDRESSES - 1) + "/32"]
-        kept = [a for a in kept if a != address(i, k, ADDRESSES - 1)]
-        lists.append({**allowlist, "addresses": [*kept, address(i, k, ADDRESSES)]})
-    domains = desired["mcp"]["domains"][CHANGED_DOMAINS:]
+        gone = {address(i, k, last, shape), canonical_address(i, k, last, shape)}
+        kept = [a for a in allowlist["addresses"] if a not in gone]
+        lists.append({**allowlist, "addresses": [*kept, address(i, k, shape.addresses, shape)]})
+    domains = desired["domains"][CHANGED_DOMAINS:]
     domains += [f"https://gone{j}.org{i}.com/**" for j in range(CHANGED_DOMAINS)]
     return {"ipAllowlists": lists, "domains": domains}
 
 
-def seed_sandbox(db: Path, policies: Path, n: int) -> None:
+def seed_sandbox(db: Path, n: int, shape: Shape = DEFAULT) -> None:
     """The live state of every org, in one transaction, as apply would have written it."""
     from rovo_reconcile.emulator.store import DEFAULT_WORKSPACES, Store, workspace_id
-    from rovo_reconcile.plan import effective_policy, state_value
-    from rovo_reconcile.policy.loader import load_policies
 
-    loaded = load_policies([str(policies)], DAY)
-    assert not loaded.errors, [str(p) for p in loaded.problems[:3]]
-    desired = {
-        p.policy.org.id: state_value(effective_policy(p.policy, DAY)) for p in loaded.policies
-    }
     Store(db).close()  # the schema
     now_ms = 1_700_000_000_000
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now_ms / 1000))
@@ -167,7 +255,7 @@ def seed_sandbox(db: Path, policies: Path, n: int) -> None:
         conn.execute("BEGIN IMMEDIATE")
         for i in range(n):
             oid = org_id(i)
-            live = live_value(i, desired[oid])
+            live = live_value(i, desired_value(i, shape), shape)
             spaces = [(workspace_id(oid, t, name), t) for name, t, _ in DEFAULT_WORKSPACES]
             conn.execute("INSERT INTO orgs (id, created_at) VALUES (?, ?)", (oid, created))
             conn.executemany(
@@ -211,14 +299,15 @@ def seed_sandbox(db: Path, policies: Path, n: int) -> None:
         conn.execute("COMMIT")
 
 
-def prepare(work: Path, n: int) -> tuple[Path, Path]:
-    """(policy directory, sandbox db) for n orgs, made once per n and reused."""
-    base = work / f"orgs-{n}"
+def prepare(work: Path, n: int, shape: Shape = DEFAULT) -> tuple[Path, Path]:
+    """(policy directory, sandbox db) for n orgs, made once per n and shape and reused."""
+    base = work / f"orgs-{n}{shape.tag}"
     policies, db = base / "policies", base / "sandbox.db"
     if not (base / "ready").exists():
         shutil.rmtree(base, ignore_errors=True)
-        write_policies(policies, n)
-        seed_sandbox(db, policies, n)
+        write_policies(policies, n, shape)
+        check_generator(policies, shape)
+        seed_sandbox(db, n, shape)
         (base / "ready").write_text("ok")
     return policies, db
 
@@ -255,25 +344,15 @@ def _zone_yaml(records: dict[str, dict[str, Any]]) -> str:
     return text.getvalue()
 
 
-def write_octodns(base: Path, policies: Path, n: int, shape: str) -> Path:
+def write_octodns(base: Path, n: int, shape: str) -> Path:
     """Two YAML providers' zone files (the policies' values and the live ones) and the
     config that plans source -> target."""
-    from rovo_reconcile.plan import effective_policy, state_value
-    from rovo_reconcile.policy.loader import load_policies
-
     config = base / f"octodns-{shape}.yaml"
     if config.exists():
         return config
-    loaded = load_policies([str(policies)], DAY)
-    desired = {
-        p.policy.org.id: state_value(effective_policy(p.policy, DAY)) for p in loaded.policies
-    }
     for i in range(n):
-        want = desired[org_id(i)]
-        sides = {
-            "source": {"ipAllowlists": want["ipAllowlists"], "domains": want["mcp"]["domains"]},
-            "target": live_value(i, want),
-        }
+        want = desired_value(i)
+        sides = {"source": want, "target": live_value(i, want)}
         for side, values in sides.items():
             (base / f"{side}-{shape}").mkdir(parents=True, exist_ok=True)
             path = base / f"{side}-{shape}" / f"{zone_name(i)}yaml"
@@ -312,7 +391,7 @@ def plan_in_process(policies: Path, db: Path, *, load_only: bool = False) -> tup
     from rovo_reconcile.targets import resolve_target
 
     started = time.perf_counter()
-    loaded = load_policies([str(policies)], DAY)
+    loaded = load_policies([str(policies)], DAY, packed=True)
     assert not loaded.errors, [str(p) for p in loaded.problems[:3]]
     load_s = time.perf_counter() - started
     if load_only:
@@ -325,7 +404,7 @@ def plan_in_process(policies: Path, db: Path, *, load_only: bool = False) -> tup
     return load_s, plan_s
 
 
-def cli_plan(policies: Path, db: Path) -> tuple[float, float, int, int]:
+def cli_plan(policies: Path, db: Path, *extra: str) -> tuple[float, float, int, int]:
     """(wall seconds, CPU seconds, peak RSS in KiB, exit code) of `rovo-reconcile plan`."""
     script = (
         "import resource, subprocess, sys, time, json\n"
@@ -337,7 +416,7 @@ def cli_plan(policies: Path, db: Path) -> tuple[float, float, int, int]:
     )
     command = [
         PYTHON, "-c", script, PYTHON, "-m", "rovo_reconcile", "plan", str(policies),
-        "--target", "sandbox", "--sandbox-db", str(db), "--now", DAY.isoformat(),
+        "--target", "sandbox", "--sandbox-db", str(db), "--now", DAY.isoformat(), *extra,
     ]  # fmt: skip
     out = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
     wall, cpu, rss, rc = json.loads(out.stdout.strip().splitlines()[-1])
@@ -353,7 +432,7 @@ def _in_child(args: list[str]) -> list[float]:
 
 def time_mode(work: Path, n: int, runs: int, shapes: list[str]) -> None:
     policies, db = prepare(work, n)
-    configs = {shape: write_octodns(work / f"orgs-{n}", policies, n, shape) for shape in shapes}
+    configs = {shape: write_octodns(work / f"orgs-{n}", n, shape) for shape in shapes}
     records = n * (LISTS * ADDRESSES + DOMAINS)
     print(
         f"plan bench: {n} orgs, {records:,} entries ({LISTS}x{ADDRESSES} addresses + {DOMAINS} "
@@ -402,19 +481,80 @@ def time_mode(work: Path, n: int, runs: int, shapes: list[str]) -> None:
         )
 
 
-def memory_mode(work: Path, sizes: list[int]) -> None:
-    print("plan peak RSS (whole CLI in a child process; resource.getrusage ru_maxrss)")
-    print("  orgs   records     wall s   CPU s   peak RSS MB   MB per 100 orgs above 1 org")
-    base_rss = None
+def memory_mode(
+    work: Path, sizes: list[int], scales: list[int], scale_orgs: int, out: bool
+) -> None:
+    """Peak RSS of the whole `plan` command per number of orgs, then per entries an org."""
+    extra = ("--out", str(work / "plan.json")) if out else ()
+    print(
+        "plan peak RSS: the whole CLI in a child process (resource.getrusage ru_maxrss)"
+        + (", with --out plan.json" if out else "")
+    )
+    print("  orgs   entries/org    entries   wall s   CPU s   peak RSS MB   KB per org above 1 org")
+    first: tuple[int, float] | None = None
     for n in sizes:
         policies, db = prepare(work, n)
-        wall, cpu, rss, rc = cli_plan(policies, db)
+        wall, cpu, rss, rc = cli_plan(policies, db, *extra)
         assert rc == 0, f"plan exited {rc}"
         mb = rss / 1024
-        base_rss = mb if base_rss is None else base_rss
-        slope = f"{(mb - base_rss) / (n - 1) * 100:8.1f}" if n > 1 else "       -"
-        print(f"  {n:5d}  {n * (LISTS * ADDRESSES + DOMAINS):8,d}  {wall:8.2f}  {cpu:6.2f}"
-              f"  {mb:11.1f}   {slope}")  # fmt: skip
+        first = first or (n, mb)
+        slope = f"{(mb - first[1]) / (n - first[0]) * 1024:10.1f}" if n > first[0] else "         -"
+        print(f"  {n:5d}  {DEFAULT.entries:11,d}  {n * DEFAULT.entries:9,d}  {wall:7.2f}"
+              f"  {cpu:6.2f}  {mb:12.1f}   {slope}")  # fmt: skip
+    if not scales:
+        return
+    print(
+        f"entries an org, {scale_orgs} orgs (each list but the first on one app, so no app "
+        "passes 500 entries)"
+    )
+    print(
+        "  scale   lists  domains  entries/org    entries   peak RSS MB   bytes per entry above 1st"
+    )
+    base: tuple[int, float] | None = None
+    for factor in scales:
+        shape = Shape.scaled(factor)
+        policies, db = prepare(work, scale_orgs, shape)
+        _wall, _cpu, rss, rc = cli_plan(policies, db, *extra)
+        assert rc == 0, f"plan exited {rc}"
+        mb = rss / 1024
+        total = scale_orgs * shape.entries
+        base = base or (total, mb)
+        slope = (
+            f"{(mb - base[1]) * 2**20 / (total - base[0]):9.0f}" if total > base[0] else "        -"
+        )
+        print(f"  {factor:4d}x  {shape.lists:6d}  {shape.domains:7d}  {shape.entries:11,d}"
+              f"  {total:9,d}  {mb:12.1f}   {slope}")  # fmt: skip
+
+
+def split_mode(work: Path, n: int) -> None:
+    """RSS after each phase of `plan` in-process: what is alive after loading, after planning."""
+    from rovo_reconcile.policy.loader import load_policies
+    from rovo_reconcile.reconcile import compute_plan
+    from rovo_reconcile.render.plan_text import render_plan_text
+    from rovo_reconcile.targets import resolve_target
+
+    policies, db = prepare(work, n)
+
+    def rss() -> str:
+        status = Path("/proc/self/status").read_text()
+        kib = {
+            k: int(v.split()[0])
+            for k, v in (x.split(":", 1) for x in status.splitlines())
+            if k in ("VmRSS", "VmHWM")
+        }
+        return f"RSS {kib['VmRSS'] / 1024:6.1f} MB, peak {kib['VmHWM'] / 1024:6.1f} MB"
+
+    print(f"plan of {n} orgs in-process, RSS after each phase (gc.collect() before each reading)")
+    print(f"  imports                 {rss()}")
+    loaded = load_policies([str(policies)], DAY, packed=True)
+    gc.collect()
+    print(f"  loaded                  {rss()}")
+    target = resolve_target("sandbox", None, None, db, env={})
+    run = asyncio.run(compute_plan(target, loaded.policies, DAY))
+    gc.collect()
+    print(f"  read and planned        {rss()}")
+    text = render_plan_text(run.plan, color=False)
+    print(f"  text plan rendered      {rss()} ({len(text) / 2**20:.1f} MB of text)")
 
 
 def profile_mode(work: Path, n: int, top: int) -> None:
@@ -423,7 +563,7 @@ def profile_mode(work: Path, n: int, top: int) -> None:
     from rovo_reconcile.targets import resolve_target
 
     policies, db = prepare(work, n)
-    loaded = load_policies([str(policies)], DAY)
+    loaded = load_policies([str(policies)], DAY, packed=True)
     target = resolve_target("sandbox", None, None, db, env={})
     profiler = cProfile.Profile()
     profiler.enable()
@@ -447,6 +587,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--memory", action="store_true")
     parser.add_argument("--sizes", default="1,10,100,1000")
+    parser.add_argument("--scales", default="1,2,4", help="entries-per-org factors ('' skips)")
+    parser.add_argument("--scale-orgs", type=int, default=100)
+    parser.add_argument("--out", action="store_true", help="--memory: plan with --out plan.json")
+    parser.add_argument("--split", type=int, default=0, help="RSS after each phase for N orgs")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--octodns-shape", choices=["entries", "lists", "both"], default="both")
     parser.add_argument("--top", type=int, default=25)
@@ -463,7 +607,11 @@ def main() -> None:
     work = args.work or Path(tempfile.gettempdir()) / "rovo-plan-scale"
     work.mkdir(parents=True, exist_ok=True)
     if args.memory:
-        memory_mode(work, [int(s) for s in args.sizes.split(",")])
+        sizes = [int(x) for x in args.sizes.split(",")]
+        scales = [int(x) for x in args.scales.split(",") if x]
+        memory_mode(work, sizes, scales, args.scale_orgs, args.out)
+    elif args.split:
+        split_mode(work, args.split)
     elif args.profile:
         profile_mode(work, args.orgs, args.top)
     else:

@@ -17,6 +17,7 @@ from rovo_reconcile.plan import policy_from_state
 from rovo_reconcile.policy.loader import LoadedPolicy
 from rovo_reconcile.policy.model import APPS
 from rovo_reconcile.policy.normalize import normalize_address, normalize_domain
+from rovo_reconcile.policy.packed import whole
 from rovo_reconcile.policy.rules import check_policy
 from rovo_reconcile.policy.schema import schema_problems
 from rovo_reconcile.policy.yaml_source import parse_text
@@ -160,7 +161,10 @@ def _loaded(text: str) -> LoadedPolicy | None:
     checked = check_policy(doc, TODAY)
     if checked.policy is None:
         return None
-    return LoadedPolicy("p.yaml", checked.policy, doc, checked.sources)
+    policy = checked.policy
+    return LoadedPolicy(
+        "p.yaml", policy.org.id, doc.mark(("org", "id")), whole(policy, checked.sources)
+    )
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])

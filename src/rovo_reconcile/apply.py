@@ -236,8 +236,10 @@ async def apply_plan(
     settle_timeout: float = 300.0,
     recheck_after: float = RECHECK_AFTER,
     on_done: OnOrgDone | None = None,
+    window: int | None = None,
 ) -> ApplyResult:
-    """Apply every org of `plan` that has changes; orgs run concurrently.
+    """Apply every org of `plan` that has changes; orgs run concurrently, at most `window`
+    at a time when given (each holds its live state while it writes).
 
     `recheck_after` is how long a write that got no answer must stay absent before it
     is sent again (the request deadline, `--timeout`). `on_done` hears of each org as
@@ -256,7 +258,13 @@ async def apply_plan(
         for org in plan.orgs
         if org.changes or org.error
     ]
-    results = await asyncio.gather(*(_reported(run, len(runs), on_done) for run in runs))
+    slots = asyncio.Semaphore(max(1, window or len(runs)))
+
+    async def bounded(run: _OrgRun) -> OrgResult:
+        async with slots:
+            return await _reported(run, len(runs), on_done)
+
+    results = await asyncio.gather(*(bounded(run) for run in runs))
     untouched = [  # nothing to write, but something the admin must hear, such as steps by hand
         OrgResult(
             org.org_id,
@@ -919,6 +927,9 @@ async def run_apply(
             journal=journal,
             recheck_after=target.timeout,
             on_done=on_done,
+            # An org's run mostly waits (settling, re-reads), not holding a request slot:
+            # four orgs a slot keep the slots busy and bound the live states held at once.
+            window=4 * concurrency,
         )
         result.writes = counter.writes
         return result

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, ClassVar
 
@@ -416,8 +416,9 @@ def _progress() -> AbstractContextManager[OrgProgress]:
     return org_progress(sys.stderr)
 
 
-def _write_atomically(path: str, text: str) -> None:
-    """Write to a temporary file beside `path`, then rename: never a half-written plan."""
+def _write_atomically(path: str, text: Iterable[str]) -> None:
+    """Write `text` (its pieces) to a temporary file beside `path`, then rename: never a
+    half-written plan."""
     import tempfile
     from pathlib import Path
 
@@ -426,7 +427,7 @@ def _write_atomically(path: str, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            stream.write(text)
+            stream.writelines(text)
         os.replace(tmp, target)
     except BaseException:
         os.unlink(tmp)
@@ -485,7 +486,7 @@ def plan(
     """
     import asyncio
 
-    from rovo_reconcile.plan_json import dump_plan
+    from rovo_reconcile.plan_json import plan_chunks
     from rovo_reconcile.reconcile import compute_plan, plan_exit_code
     from rovo_reconcile.targets import resolve_target
 
@@ -504,9 +505,13 @@ def plan(
                 mcp=mcp_mode,
             )
         )
-    click.echo(_render_plan(run.plan, fmt), nl=False)
+    if fmt == "json":  # an org at a time: a thousand orgs' plan file is tens of megabytes
+        for chunk in plan_chunks(run.plan):
+            click.echo(chunk, nl=False)
+    else:
+        click.echo(_render_plan(run.plan, fmt), nl=False)
     if out is not None:
-        _write_atomically(out, dump_plan(run.plan))
+        _write_atomically(out, plan_chunks(run.plan))
     click.echo(
         f"rovo-reconcile: planned {len(run.plan.orgs)} org(s) on {where.label} with {run.requests} requests",
         err=True,

@@ -135,7 +135,7 @@ def load_valid(paths: tuple[str, ...], day: date, shard: str | None) -> list[Loa
     from rovo_reconcile.reconcile import parse_shard, select_shard
     from rovo_reconcile.render.report import render_report
 
-    result = load_policies(paths, day)
+    result = load_policies(paths, day, packed=True)
     if result.errors:
         click.echo(render_report(result, "text"), nl=False, err=True)
         raise PolicyInvalid("the policies are invalid; nothing was read or written")

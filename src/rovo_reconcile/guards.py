@@ -165,7 +165,7 @@ def locked_out(
     }
 
 
-@lru_cache(maxsize=1 << 14)
+@lru_cache(maxsize=1 << 12)
 def _near(addresses: tuple[str, ...], wanted: tuple[str, ...]) -> tuple[str, ...]:
     """The addresses that overlap one of `wanted`: only those can admit it."""
     spans = [_span(text) for text in wanted]

@@ -223,7 +223,7 @@ def allowlist_value(allowlist: IpAllowlist) -> dict[str, Any]:
     }
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 13)
 def _address_order(address: str) -> tuple[int, ...]:
     host, _, prefix = address.partition("/")
     try:

@@ -11,7 +11,8 @@ version 1: a file without it reads as before. Manual steps are not writes, so
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, TextIO
 
 from rovo_reconcile import __version__
 from rovo_reconcile.errors import UsageError
@@ -20,12 +21,17 @@ from rovo_reconcile.plan import Change, OrgPlan, Plan, Refusal, Unmanaged, polic
 from rovo_reconcile.policy.model import Guards
 from rovo_reconcile.policy.normalize import normalize_address
 
-__all__ = ["FORMAT_VERSION", "dump_plan", "load_plan", "plan_data"]
+__all__ = ["FORMAT_VERSION", "dump_plan", "load_plan", "plan_chunks", "plan_data", "write_plan"]
 
 FORMAT_VERSION = "1"
 
 
 def plan_data(plan: Plan) -> dict[str, Any]:
+    return {**_head(plan), "orgs": [_org_data(org) for org in plan.orgs]}
+
+
+def _head(plan: Plan) -> dict[str, Any]:
+    """Everything of the plan file but its orgs."""
     summary = plan.summary()
     summary.update(
         orgs=len(plan.orgs),
@@ -38,7 +44,6 @@ def plan_data(plan: Plan) -> dict[str, Any]:
         "target": plan.target,
         "desired_hash": plan.desired_hash,
         "changes_digest": plan.changes_digest,
-        "orgs": [_org_data(org) for org in plan.orgs],
         "summary": summary,
     }
 
@@ -64,7 +69,36 @@ def _org_data(org: OrgPlan) -> dict[str, Any]:
 
 
 def dump_plan(plan: Plan) -> str:
-    return json.dumps(plan_data(plan), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return _encoded(plan_data(plan)) + "\n"
+
+
+def plan_chunks(plan: Plan) -> Iterator[str]:
+    """`dump_plan(plan)` in pieces, an org at a time: the plan file of a thousand orgs is
+    tens of megabytes, and encoding it whole took more memory than the plan itself
+    (tests/test_plan_streaming.py checks the pieces join to `dump_plan`)."""
+    text = _encoded({**_head(plan), "orgs": []})
+    if not plan.orgs:
+        yield text + "\n"
+        return
+    # The top level is indented by two spaces, and a JSON string holds no raw line break,
+    # so this is the orgs key's own line, whatever the other keys hold.
+    before, found, after = text.partition('\n  "orgs": []')
+    assert found, "the plan file has a top-level orgs key"
+    yield before + '\n  "orgs": ['
+    for index, org in enumerate(plan.orgs):
+        body = _encoded(_org_data(org)).replace("\n", "\n    ")
+        yield ("," if index else "") + "\n    " + body
+    yield "\n  ]" + after + "\n"
+
+
+def write_plan(plan: Plan, stream: TextIO) -> None:
+    """Write the plan file to `stream`, an org at a time (`plan_chunks`)."""
+    for chunk in plan_chunks(plan):
+        stream.write(chunk)
+
+
+def _encoded(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False)
 
 
 def load_plan(text: str, origin: str) -> Plan:

@@ -1,15 +1,18 @@
 """Plan policies against live state: the shared first half of `plan`, `apply` and `drift`.
 
 Files are already loaded and valid; this module reads each org once, applies
-expiry as of `today`, and hands (desired, live) to the pure planner.
+expiry as of `today`, and hands (desired, live) to the pure planner, org by org as
+each read ends (`compute_plan`): no run holds every org's live state at once.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
+from typing import Any
 
 from rovo_reconcile.api.live import LiveOrg
 from rovo_reconcile.clickpath import manual_steps
@@ -22,7 +25,7 @@ from rovo_reconcile.errors import (
     UsageError,
 )
 from rovo_reconcile.guards import check_guards
-from rovo_reconcile.live_state import read_live
+from rovo_reconcile.live_state import stream_live
 from rovo_reconcile.mcp_state import McpMode, manual_mcp
 from rovo_reconcile.plan import (
     OrgPlan,
@@ -31,7 +34,6 @@ from rovo_reconcile.plan import (
     allowlist_value,
     annotate,
     effective_policy,
-    fingerprint,
     make_plan,
     state_value,
 )
@@ -42,12 +44,16 @@ from rovo_reconcile.targets import Target
 from rovo_reconcile.write_order import NoSafeOrder, allowlist_steps
 
 __all__ = [
+    "OnPlanned",
     "PlanRun",
     "apply_refusals",
+    "assemble_plan",
     "compute_plan",
+    "fingerprint_each",
     "parse_shard",
     "plan_exit_code",
     "plan_from_live",
+    "plan_org",
     "select_shard",
 ]
 
@@ -55,13 +61,17 @@ __all__ = [
 @dataclass(frozen=True, repr=False)
 class PlanRun:
     plan: Plan
-    live: Mapping[str, LiveOrg | RovoError]
     requests: int
 
     def __repr__(self) -> str:
         # Short on purpose: asyncio.run (3.11) formats its finished main task, result included,
         # when it restores the SIGINT handler; a full repr of every org's state cost seconds.
         return f"PlanRun({len(self.plan.orgs)} orgs, {self.requests} requests)"
+
+
+OnPlanned = Callable[[LoadedPolicy, LiveOrg | RovoError], None]
+"""Hears of each org once it is planned, with its policy and the live state planned against,
+before that live state is let go."""
 
 
 def plan_exit_code(plan: Plan, *, detailed: bool) -> int:
@@ -90,7 +100,7 @@ def select_shard(
     if shard is None:
         return list(policies)
     k, n = shard
-    return [p for p in policies if _bucket(p.policy.org.id, n) == k - 1]
+    return [p for p in policies if _bucket(p.org_id, n) == k - 1]
 
 
 def _bucket(org_id: str, n: int) -> int:
@@ -107,44 +117,77 @@ def plan_from_live(
 ) -> Plan:
     """Plan each policy against its org's live state; `force` drops the refusals that
     `apply --force` passes, so the plan shows only what would still stop apply."""
-    orgs: list[OrgPlan] = []
-    for loaded in sorted(policies, key=lambda p: p.policy.org.id):
-        desired = effective_policy(loaded.policy, today)
-        result = live[desired.org.id]
-        if not isinstance(result, RovoError) and desired.ip_allowlists is not None:
-            ambiguity = result.ambiguity()
-            result = RovoError(ambiguity) if ambiguity is not None else result
-        if isinstance(result, RovoError):
-            orgs.append(
-                OrgPlan(
-                    org_id=desired.org.id,
-                    live_fingerprint="",
-                    changes=(),
-                    file=loaded.file,
-                    guards=desired.guards,
-                    desired=state_value(desired),
-                    error=str(result),
-                    org_name=desired.org.name,
-                )
-            )
-            continue
-        mcp, desired, notes = manual_mcp(desired, result.mcp_live, result.notes, manual_steps)
-        desired, absent = _apps_the_org_has(desired, result)
-        notes += absent
-        sources = {key: where for key in loaded.sources if (where := loaded.where(key))}
-        planned = make_plan(desired, result.state, sources, file=loaded.file, notes=notes)
-        orgs.append(
-            replace(
-                annotate(planned, desired),
-                org_name=desired.org.name,
-                refusals=tuple(
-                    r for r in apply_refusals(planned, result) if not (force and r.forceable)
-                ),
-                mcp=mcp,
-            )
+    return assemble_plan(
+        target_label, [plan_org(p, live[p.org_id], today, force=force) for p in policies]
+    )
+
+
+def assemble_plan(target_label: str, orgs: Iterable[OrgPlan]) -> Plan:
+    """The plan of these orgs, in org id order (whatever order they were planned in)."""
+    ordered = tuple(sorted(orgs, key=lambda org: org.org_id))
+    return Plan(target_label, fingerprint_each(org.desired for org in ordered), ordered)
+
+
+def fingerprint_each(values: Iterable[Any]) -> str:
+    """`fingerprint(list(values))`, hashed value by value: the JSON text of every org's
+    desired state together is never made (tens of megabytes for a thousand orgs)."""
+    digest = hashlib.sha256(b"[")
+    for index, value in enumerate(values):
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        digest.update(b"," + text.encode("utf-8") if index else text.encode("utf-8"))
+    digest.update(b"]")
+    return "sha256:" + digest.hexdigest()
+
+
+def plan_org(
+    loaded: LoadedPolicy, live: LiveOrg | RovoError, today: date, *, force: bool = False
+) -> OrgPlan:
+    """One policy planned against its org's live state (or the error its read ended with)."""
+    desired = effective_policy(loaded.policy, today)
+    result = live
+    if not isinstance(result, RovoError) and desired.ip_allowlists is not None:
+        ambiguity = result.ambiguity()
+        result = RovoError(ambiguity) if ambiguity is not None else result
+    if isinstance(result, RovoError):
+        return OrgPlan(
+            org_id=desired.org.id,
+            live_fingerprint="",
+            changes=(),
+            file=loaded.file,
+            guards=desired.guards,
+            desired=state_value(desired),
+            error=str(result),
+            org_name=desired.org.name,
         )
-    desired_hash = fingerprint([org.desired for org in orgs])
-    return Plan(target_label, desired_hash, tuple(orgs))
+    mcp, desired, notes = manual_mcp(desired, result.mcp_live, result.notes, manual_steps)
+    desired, absent = _apps_the_org_has(desired, result)
+    notes += absent
+    planned = make_plan(
+        desired, result.state, loaded.source_places(), file=loaded.file, notes=notes
+    )
+    return replace(
+        annotate(_sharing_strings(planned, desired), desired),
+        org_name=desired.org.name,
+        refusals=tuple(r for r in apply_refusals(planned, result) if not (force and r.forceable)),
+        mcp=mcp,
+    )
+
+
+def _sharing_strings(plan: OrgPlan, desired: OrgPolicy) -> OrgPlan:
+    """`plan` with each live address in its changes' `before` values replaced by the equal
+    string the policy holds. A plan keeps its changes until every org is planned; the live
+    answer's copies of the addresses a list keeps were ~30 MB of a thousand-org plan."""
+    held = {e.address: e.address for a in desired.ip_allowlists or () for e in a.addresses}
+    if not held:
+        return plan
+    changes = []
+    for change in plan.changes:
+        before = change.before
+        if change.resource == "ip_allowlist" and isinstance(before, dict):
+            shared = [held.get(a, a) for a in before["addresses"]]
+            change = replace(change, before={**before, "addresses": shared})
+        changes.append(change)
+    return replace(plan, changes=tuple(changes))
 
 
 def apply_refusals(plan: OrgPlan, live: LiveOrg) -> tuple[Refusal, ...]:
@@ -181,12 +224,6 @@ def _apps_the_org_has(desired: OrgPolicy, live: LiveOrg) -> tuple[OrgPolicy, tup
     return desired.model_copy(update={"ip_allowlists": tuple(lists)}), tuple(notes)
 
 
-def _policy_domains(policy: OrgPolicy) -> frozenset[str]:
-    """The policy's domain patterns, which the loader has normalised."""
-    mcp = policy.mcp
-    return frozenset(d.pattern for d in mcp.domains or ()) if mcp is not None else frozenset()
-
-
 async def compute_plan(
     target: Target,
     policies: Sequence[LoadedPolicy],
@@ -195,14 +232,33 @@ async def compute_plan(
     concurrency: int = 8,
     force: bool = False,
     on_done: OnOrgDone | None = None,
+    on_planned: OnPlanned | None = None,
     mcp: McpMode = "auto",
 ) -> PlanRun:
-    """Read every org (read-only) and plan it; `on_done` hears of each org read; `mcp` is
-    `--mcp` (`mcp_state`)."""
-    org_ids = [p.policy.org.id for p in policies]
-    canonical = {p.policy.org.id: _policy_domains(p.policy) for p in policies}
-    read = await read_live(
-        target, org_ids, concurrency=concurrency, on_done=on_done, canonical=canonical, mcp=mcp
+    """Read every org (read-only), `concurrency` orgs at a time, and plan each as soon as its
+    read ends; its live state is let go once planned (and `on_planned` has seen it), so
+    memory grows with the small plans, not with every org's live state. `on_done` hears of
+    each org read; `mcp` is `--mcp` (`mcp_state`). The plan is the same as `plan_from_live`
+    over every org's live state."""
+    by_org: dict[str, list[int]] = {}
+    for index, loaded in enumerate(policies):
+        by_org.setdefault(loaded.org_id, []).append(index)
+    planned: dict[int, OrgPlan] = {}
+
+    def on_read(org_id: str, live: LiveOrg | RovoError) -> None:
+        for index in by_org[org_id]:
+            planned[index] = plan_org(policies[index], live, today, force=force)
+            if on_planned is not None:
+                on_planned(policies[index], live)
+
+    requests = await stream_live(
+        target,
+        list(by_org),
+        on_read,
+        concurrency=concurrency,
+        on_done=on_done,
+        canonical=lambda org_id: policies[by_org[org_id][-1]].domain_patterns(),
+        mcp=mcp,
     )
-    the_plan = plan_from_live(target.label, policies, read.results, today, force=force)
-    return PlanRun(the_plan, read.results, read.requests)
+    the_plan = assemble_plan(target.label, (planned[i] for i in range(len(policies))))
+    return PlanRun(the_plan, requests)

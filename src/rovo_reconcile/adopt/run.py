@@ -25,6 +25,7 @@ from rovo_reconcile.guards import locked_out
 from rovo_reconcile.plan import OrgPlan, allowlist_value
 from rovo_reconcile.policy.loader import LoadedPolicy
 from rovo_reconcile.policy.model import APPS
+from rovo_reconcile.policy.packed import whole
 from rovo_reconcile.policy.problems import ERROR, Problem
 from rovo_reconcile.policy.rules import check_policy
 from rovo_reconcile.policy.schema import schema_problems
@@ -83,7 +84,15 @@ async def adopt_policies(
     on_done: OnOrgDone | None = None,
 ) -> AdoptRun:
     """Read every org (read-only) and work out each file's adopted text; writes nothing."""
-    run = await compute_plan(target, policies, today, concurrency=concurrency, on_done=on_done)
+    lives: dict[str, LiveOrg | RovoError] = {}  # adopt edits a few files: keep each org's live
+    run = await compute_plan(
+        target,
+        policies,
+        today,
+        concurrency=concurrency,
+        on_done=on_done,
+        on_planned=lambda loaded, live: lives.__setitem__(loaded.org_id, live),
+    )
     plans = {org.org_id: org for org in run.plan.orgs}
     files: list[FileAdoption] = []
     errors: list[str] = []
@@ -91,7 +100,7 @@ async def adopt_policies(
     notes: list[str] = []
     for loaded in sorted(policies, key=lambda p: p.file):
         org_plan = plans[loaded.policy.org.id]
-        live = run.live[loaded.policy.org.id]
+        live = lives[loaded.org_id]
         if org_plan.error is not None or not isinstance(live, LiveOrg):
             errors.append(f"{loaded.file}: org {org_plan.title}: {org_plan.error or live}")
             continue
@@ -214,7 +223,9 @@ def _check_adopted(
     original, _ = parse_text(loaded_text.removeprefix(_BOM), loaded.file)
     if doc.data.get("guards") != original.data.get("guards"):
         return ["the guards would change (a bug: adopt never edits guards)"]
-    adopted = LoadedPolicy(loaded.file, policy, doc, sources)
+    adopted = LoadedPolicy(
+        loaded.file, policy.org.id, doc.mark(("org", "id")), whole(policy, sources)
+    )
     replan = plan_from_live(target_label, [adopted], {policy.org.id: live}, today).orgs[0]
     if replan.error is not None:
         return [replan.error]

@@ -77,7 +77,7 @@ def run_apply_job(ctx: GitHubContext, job: ApplyJob, env: Mapping[str, str]) -> 
         reviewed = _reviewed(ctx, job, dispatched)
     except (NoReviewedPlan, NotTheHead, GitHubError) as e:
         return _finish(ctx, e.exit_code, f"{head}\n\n**Nothing was applied:** {e}", str(e))
-    checked = load_policies(job.paths, job.today)
+    checked = load_policies(job.paths, job.today, packed=True)
     if checked.errors:
         click.echo(render_report(checked, "github"), nl=False)
         return _finish(

@@ -13,7 +13,7 @@ from rovo_reconcile.mcp_state import McpMode
 from rovo_reconcile.plan import Plan
 from rovo_reconcile.policy.loader import LoadedPolicy
 from rovo_reconcile.progress import org_progress
-from rovo_reconcile.reconcile import PlanRun, compute_plan
+from rovo_reconcile.reconcile import OnPlanned, PlanRun, compute_plan
 from rovo_reconcile.targets import Target
 
 __all__ = ["apply_with_progress", "read_and_plan"]
@@ -25,11 +25,18 @@ def read_and_plan(
     today: date,
     concurrency: int,
     mcp: McpMode = "auto",
+    on_planned: OnPlanned | None = None,
 ) -> PlanRun:
     with org_progress(sys.stderr) as progress:
         return asyncio.run(
             compute_plan(
-                target, policies, today, concurrency=concurrency, on_done=progress, mcp=mcp
+                target,
+                policies,
+                today,
+                concurrency=concurrency,
+                on_done=progress,
+                on_planned=on_planned,
+                mcp=mcp,
             )
         )
 

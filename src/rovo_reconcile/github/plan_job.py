@@ -32,9 +32,9 @@ from rovo_reconcile.github.reviewed import PLAN_FILE, artifact_name
 from rovo_reconcile.github.stamp import stamp
 from rovo_reconcile.mcp_state import McpMode
 from rovo_reconcile.plan import Plan
-from rovo_reconcile.plan_json import dump_plan
-from rovo_reconcile.policy.loader import PolicySet, load_policies
-from rovo_reconcile.reconcile import plan_exit_code, plan_from_live
+from rovo_reconcile.plan_json import write_plan
+from rovo_reconcile.policy.loader import LoadedPolicy, PolicySet, load_policies
+from rovo_reconcile.reconcile import plan_exit_code, plan_org
 from rovo_reconcile.render.plan_markdown import fenced, md_text, render_plan_markdown
 from rovo_reconcile.render.report import render_report
 from rovo_reconcile.targets import API_KEY_ENV, Target
@@ -81,7 +81,8 @@ def run_plan_job(ctx: GitHubContext, job: PlanJob, env: Mapping[str, str]) -> in
     artifact = None
     if outcome.plan is not None:
         job.out_dir.mkdir(parents=True, exist_ok=True)
-        (job.out_dir / PLAN_FILE).write_text(dump_plan(outcome.plan), "utf-8")
+        with (job.out_dir / PLAN_FILE).open("w", encoding="utf-8") as stream:
+            write_plan(outcome.plan, stream)
         artifact = artifact_name(pr.number, pr.head_sha)
         set_output(ctx, "plan-file", str(job.out_dir / PLAN_FILE))
         set_output(ctx, "artifact-name", artifact)
@@ -111,7 +112,7 @@ def _head(ctx: GitHubContext, pr: PullRequest, label: str, now: datetime) -> str
 def _plan(job: PlanJob, head: str, pr: PullRequest, env: Mapping[str, str], where: str) -> _Outcome:
     """`where`: where the full plan is, for a comment cut to GitHub's size limit."""
     try:
-        checked = load_policies(job.paths, job.today)
+        checked = load_policies(job.paths, job.today, packed=True)
     except UsageError as e:  # no policy file at all: still say so on the PR
         text = f"{head}\n\n**Nothing was planned:** {md_text(str(e))}"
         return _Outcome(e.exit_code, text, text)
@@ -126,15 +127,16 @@ def _plan(job: PlanJob, head: str, pr: PullRequest, env: Mapping[str, str], wher
         and not env.get(API_KEY_ENV, "").strip()
     ):
         return _no_key(head, pr)
+    base = _BaseChanges(job) if job.base_dir is not None else None
     try:
-        run = read_and_plan(job.target, checked.policies, job.today, job.concurrency, job.mcp)
+        run = read_and_plan(job.target, checked.policies, job.today, job.concurrency, job.mcp, base)
     except RovoError as e:
         text = (
             f"{head}\n\n**The plan failed:** {md_text(str(e))}\n\nMerging will not apply anything."
         )
         return _Outcome(e.exit_code, text, text)
     plan = run.plan
-    reverts = _reverts(job, plan, run.live) if job.base_dir is not None else None
+    reverts = base.reverts(plan) if base is not None else None
     preface = f"{head}\n\n{_on_merge(plan)}"
     body = render_plan_markdown(plan, preface=preface, full_plan_at=where, reverts=reverts)
     full = render_plan_markdown(
@@ -203,29 +205,42 @@ def _no_key(head: str, pr: PullRequest) -> _Outcome:
     return _Outcome(EXIT_ERROR, text, text)
 
 
-def _reverts(
-    job: PlanJob, plan: Plan, live: Mapping[str, LiveOrg | RovoError]
-) -> frozenset[tuple[str, str]] | None:
+class _BaseChanges:
     """Changes the base commit's policies would make too: they undo drift, not this PR.
-    None when the base cannot tell (its policies are invalid)."""
-    assert job.base_dir is not None
-    try:
-        base = load_policies([str(job.base_dir / p) for p in job.paths], job.today)
-    except UsageError:  # the base has no policies yet: every change is the PR's
-        base = PolicySet()
-    if base.errors:
-        return None
-    read = [p for p in base.policies if p.policy.org.id in live]
-    if not read:
-        return frozenset()
-    before = plan_from_live(plan.target, read, live, job.today)
-    made = {(org.org_id, repr(c.what())) for org in before.orgs for c in org.changes}
-    return frozenset(
-        (org.org_id, c.key)
-        for org in plan.orgs
-        for c in org.changes
-        if (org.org_id, repr(c.what())) in made
-    )
+
+    Each org is planned from the base policy against the same live state as the PR's plan,
+    as that org's read ends (`compute_plan`'s `on_planned`), so no live state is kept for it.
+    """
+
+    def __init__(self, job: PlanJob) -> None:
+        assert job.base_dir is not None
+        self.today = job.today
+        try:
+            base = load_policies([str(job.base_dir / p) for p in job.paths], job.today, packed=True)
+        except UsageError:  # the base has no policies yet: every change is the PR's
+            base = PolicySet()
+        self.invalid = bool(base.errors)
+        self.policies = {} if self.invalid else {p.org_id: p for p in base.policies}
+        self.made: set[tuple[str, str]] = set()
+        """(org id, repr of what a change writes) for each change the base would make."""
+
+    def __call__(self, loaded: LoadedPolicy, live: LiveOrg | RovoError) -> None:
+        base = self.policies.get(loaded.org_id)
+        if base is not None:
+            before = plan_org(base, live, self.today)
+            self.made.update((before.org_id, repr(c.what())) for c in before.changes)
+
+    def reverts(self, plan: Plan) -> frozenset[tuple[str, str]] | None:
+        """The PR plan's (org id, change key) that the base would make too; None when the
+        base cannot tell (its policies are invalid)."""
+        if self.invalid:
+            return None
+        return frozenset(
+            (org.org_id, c.key)
+            for org in plan.orgs
+            for c in org.changes
+            if (org.org_id, repr(c.what())) in self.made
+        )
 
 
 def _post(ctx: GitHubContext, pr: PullRequest, marker: str, body: str, bot: str) -> None:

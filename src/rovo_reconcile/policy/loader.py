@@ -9,7 +9,7 @@ from __future__ import annotations
 import gc
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import TypeVar
@@ -18,6 +18,7 @@ from rovo_reconcile.errors import UsageError
 from rovo_reconcile.policy.files import real_path, special_kind
 from rovo_reconcile.policy.layering import Layer, baseline_problems, resolve
 from rovo_reconcile.policy.model import OrgPolicy
+from rovo_reconcile.policy.packed import PackedPolicy, WholePolicy, pack, whole
 from rovo_reconcile.policy.problems import ERROR, WARNING, Mark, Problem
 from rovo_reconcile.policy.rules import check_policy
 from rovo_reconcile.policy.salvage import salvage
@@ -31,20 +32,43 @@ __all__ = ["LoadedPolicy", "PolicySet", "find_policy_files", "load_policies"]
 _SUFFIXES = (".yaml", ".yml")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LoadedPolicy:
+    """A checked policy file. Its parsed document is not kept, only the policy and the line
+    of each change key; for planning the policy is held packed (`PackedPolicy`) until its
+    org is planned, so that a thousand orgs fit in memory at once (bench/README.md)."""
+
     file: str
-    policy: OrgPolicy
-    source: SourceDocument
-    sources: dict[str, Mark]
-    """Where each change key is defined: in `file`, or in the file `origins` names for it."""
+    org_id: str
+    org_mark: Mark
+    """Where `org.id` is written (a second file for the same org names it)."""
+    packed: PackedPolicy | WholePolicy
     origins: dict[str, str] = field(default_factory=dict)
     """Change key -> the baseline file that defines it (keys not here are in `file`)."""
 
+    @property
+    def policy(self) -> OrgPolicy:
+        """The checked model, built anew on each access: hold it while you use it."""
+        return self.packed.policy()
+
+    def source_lines(self) -> dict[str, int]:
+        """The line each change key is defined on, in `file` or the baseline `origins` names."""
+        return self.packed.source_lines()
+
+    def source_places(self) -> dict[str, str]:
+        """`file:line` of the value behind each change key, in this file or a baseline."""
+        origins, file = self.origins, self.file
+        return {
+            key: f"{origins.get(key, file)}:{line}" for key, line in self.source_lines().items()
+        }
+
     def where(self, key: str) -> str | None:
         """`file:line` of the value behind a change key, in this file or a baseline."""
-        mark = self.sources.get(key)
-        return None if mark is None else f"{self.origins.get(key, self.file)}:{mark.line}"
+        return self.source_places().get(key)
+
+    def domain_patterns(self) -> frozenset[str]:
+        """The policy's domain patterns, which the loader has normalised."""
+        return self.packed.domain_patterns()
 
 
 @dataclass
@@ -118,56 +142,70 @@ def _paused_gc(items: Iterator[_T]) -> Iterator[_T]:
             gc.enable()
 
 
-def load_policies(paths: Iterable[str], today: date) -> PolicySet:
+def load_policies(paths: Iterable[str], today: date, *, packed: bool = False) -> PolicySet:
     """Load and check every policy as of `today` (expiry dates are compared with it).
 
     Baselines (`kind: Baseline`) are checked but never returned as policies; an org file
-    that `extends` one comes back merged over its chain (policy/layering.py)."""
+    that `extends` one comes back merged over its chain (policy/layering.py). `packed`
+    keeps each policy packed (`PackedPolicy`: a third of the memory, the same model on
+    access) for callers that hold every policy while they plan (plan, apply, drift);
+    `validate` keeps them as they are, which costs no time."""
     result = PolicySet()
     orgs: dict[str, LoadedPolicy] = {}
     files = find_policy_files(paths)
     result.files.extend(str(path) for path in files)
     checked = _Checked(today, result.problems)
+    keep = pack if packed else whole
     # Checked one after the other: worker processes were measured slower on 2 cores, since
     # sending each checked policy back (models and source marks, about 130 KB pickled for a
     # 20 KB file) costs more than the second core saves (bench/README.md, "validate").
-    for loaded in _paused_gc(checked.check(path) for path in dict.fromkeys(files)):
-        if loaded is None:
+    for found in _paused_gc(checked.check(path) for path in dict.fromkeys(files)):
+        if found is None:
             continue
-        if "extends" in loaded.source.data:  # a baseline's chain too, if no org extends it yet
-            layered = resolve(checked.layer(loaded), checked.layer_at, today)
+        policy, sources, origins = found.policy, found.sources, {}
+        if found.extends:  # a baseline's chain too, if no org extends it yet
+            layered = resolve(checked.layer(found), checked.layer_at, today)
             result.problems.extend(layered.problems)
             if any(p.severity == ERROR for p in layered.problems):
                 continue
-            loaded = replace(
-                loaded, policy=layered.policy, sources=layered.sources, origins=layered.origins
-            )
-        if _kind(loaded) == "Baseline":
+            policy, sources, origins = layered.policy, layered.sources, layered.origins
+        if found.kind == "Baseline":
             continue
-        policy = loaded.policy
-        first = orgs.setdefault(policy.org.id, loaded)
+        loaded = LoadedPolicy(
+            found.file, policy.org.id, found.org_mark, keep(policy, sources), origins
+        )
+        first = orgs.setdefault(loaded.org_id, loaded)
         if first is not loaded:
-            mark = first.source.mark(("org", "id"))
             result.problems.append(
                 Problem.at(
                     loaded.file,
-                    loaded.source.mark(("org", "id")),
+                    loaded.org_mark,
                     ERROR,
                     "org.duplicate",
-                    f"organization {policy.org.id} is also governed by {first.file}:{mark.line}",
+                    f"organization {loaded.org_id} is also governed by "
+                    f"{first.file}:{first.org_mark.line}",
                     "keep one policy file per organization",
                 )
             )
             continue
         result.policies.append(loaded)
     # Every chain through a shared baseline finds that baseline's problems again.
-    result.problems = sorted(dict.fromkeys(result.problems))
+    result.problems[:] = sorted(dict.fromkeys(result.problems))
     return result
 
 
-def _kind(loaded: LoadedPolicy) -> object:
-    data = loaded.source.data
-    return data.get("kind") if isinstance(data, dict) else None
+@dataclass(frozen=True)
+class _File:
+    """A file that passed its own checks. Its parsed document is kept only while a layer
+    needs it: a baseline's for the files that extend it, an org file's until it is merged."""
+
+    file: str
+    kind: object
+    extends: bool
+    policy: OrgPolicy
+    sources: dict[str, Mark]
+    org_mark: Mark
+    doc: SourceDocument | None
 
 
 class _Checked:
@@ -177,21 +215,30 @@ class _Checked:
     def __init__(self, today: date, problems: list[Problem]) -> None:
         self.today = today
         self.problems = problems
-        self.done: dict[Path, LoadedPolicy | None] = {}
+        self.done: dict[Path, _File | None] = {}
 
-    def check(self, path: Path, display: str | None = None) -> LoadedPolicy | None:
-        """The file's policy, None when it has errors."""
+    def check(self, path: Path, display: str | None = None) -> _File | None:
+        """The file as checked, None when it has errors."""
         key = real_path(path)
         if key in self.done:
-            return self.done[key]
-        found, loaded = _check_file(path, self.today, display)
-        self.problems.extend(found)
-        self.done[key] = loaded
-        return loaded
+            cached = self.done[key]
+            if cached is None or cached.doc is not None or not cached.extends:
+                return cached
+            # A file that extends, reached first through another file's `extends`: its chain
+            # needs its document again (its problems were reported the first time).
+            return _check_file(path, self.today, cached.file)[1]
+        problems, found = _check_file(path, self.today, display)
+        self.problems.extend(problems)
+        # Only a baseline's document outlives this call: org files are many, baselines few.
+        kept = found if found is None or found.kind == "Baseline" else _drop_doc(found)
+        self.done[key] = kept
+        return found
 
-    def layer(self, loaded: LoadedPolicy) -> Layer:
-        path = real_path(Path(loaded.file))
-        return Layer(loaded.file, path, loaded.policy, loaded.source, loaded.sources)
+    def layer(self, found: _File) -> Layer:
+        doc = (
+            found.doc if found.doc is not None else SourceDocument(found.file, {"kind": found.kind})
+        )
+        return Layer(found.file, real_path(Path(found.file)), found.policy, doc, found.sources)
 
     def layer_at(self, path: Path) -> tuple[Layer | None, bool]:
         """For `resolve`: the checked baseline at `path`, and whether it could be read."""
@@ -199,14 +246,20 @@ class _Checked:
             if not path.is_file():
                 return None, False
             self.check(path, os.path.relpath(path))
-        loaded = self.done[path]
-        return (None if loaded is None else self.layer(loaded)), True
+        found = self.done[path]
+        return (None if found is None else self.layer(found)), True
+
+
+def _drop_doc(found: _File) -> _File:
+    return _File(
+        found.file, found.kind, found.extends, found.policy, found.sources, found.org_mark, None
+    )
 
 
 def _check_file(
     path: Path, today: date, display: str | None = None
-) -> tuple[list[Problem], LoadedPolicy | None]:
-    """One file's problems, and its policy when it has no error."""
+) -> tuple[list[Problem], _File | None]:
+    """One file's problems, and the file as checked when it has no error."""
     file = display or str(path)
     if (refused := _not_a_regular_file(path, file)) is not None:
         return [refused], None
@@ -220,7 +273,17 @@ def _check_file(
     checked = check_policy(doc, today)
     if problems or checked.policy is None:  # problems: keys YAML refused (duplicates), locks
         return problems + checked.problems, None
-    return checked.problems, LoadedPolicy(file, checked.policy, doc, checked.sources)
+    data = doc.data
+    found = _File(
+        file,
+        data.get("kind"),
+        "extends" in data,
+        checked.policy,
+        checked.sources,
+        doc.mark(("org", "id")),
+        doc,
+    )
+    return checked.problems, found
 
 
 def _salvaged_problems(doc: SourceDocument, today: date) -> list[Problem]:

@@ -951,7 +951,7 @@ def address_network(text: object) -> ipaddress.IPv4Network:
     return _network(value, prefix_len)
 
 
-@functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=1 << 13)
 def _network(value: int, prefix_len: int) -> ipaddress.IPv4Network:
     """Networks are immutable: the same block, spelt alike on both sides, is built once."""
     return ipaddress.IPv4Network((value, prefix_len))
@@ -1024,7 +1024,7 @@ def address_span(text: object) -> tuple[int, int, str]:
     return _address_span(str(text))
 
 
-@functools.lru_cache(maxsize=1 << 16)
+@functools.lru_cache(maxsize=1 << 13)
 def _address_span(text: str) -> tuple[int, int, str]:
     match = _PLAIN_ADDRESS.fullmatch(text)
     if match is not None:

@@ -42,7 +42,7 @@ def canonical_span(address: str) -> tuple[int, int] | None:
     return None if first & host else (first, first | host)
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 13)
 def span(address: str) -> tuple[int, int] | None:
     """The first and last address of an IPv4 network, or None for anything else."""
     fast = canonical_span(address)
