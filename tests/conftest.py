@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from .emulator_fixture import EmulatorPool
 
 pytest_plugins = ["tests.fake_github"]
 """The fake GitHub API's fixtures (`github_server`, `fake_github`, `github_client`) for every test."""
@@ -59,3 +61,13 @@ def cli(tmp_path: Path) -> CliRunner:
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def emulator_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorPool]:
+    """Emulators shared by this process's tests (see `EmulatorPool`); stopped at the end."""
+    pool = EmulatorPool(tmp_path_factory.mktemp("shared-emulators"))
+    try:
+        yield pool
+    finally:
+        pool.close()
