@@ -40,7 +40,6 @@ __all__ = [
 ]
 
 _READY = re.compile(r"rovo-reconcile emulator listening on (http://\S+) \(state (.+)\)")
-_LAUNCH = "import sys; from rovo_reconcile.emulator.command import emulator; emulator(sys.argv[1:])"
 
 
 @dataclass
@@ -77,7 +76,10 @@ def start_emulator(
     """Run `emulator serve --port 0 --state STATE ARGS...`; yields once it listens."""
     state = state or tmp_path / "emulator.db"
     stderr_path = tmp_path / f"emulator-{time.monotonic_ns()}.stderr"
-    command = [sys.executable, "-c", _LAUNCH, "serve", "--port", "0", "--state", str(state), *args]
+    # The user's entry point, `rovo-reconcile emulator serve`: its exit, too, skips the
+    # interpreter's exit-time collections (cli.main), ~0.03 s of CPU per server.
+    command = [sys.executable, "-m", "rovo_reconcile", "emulator", "serve", "--port", "0"]
+    command += ["--state", str(state), *args]
     with stderr_path.open("w", encoding="utf-8") as stderr:
         process = subprocess.Popen(
             command,
