@@ -131,16 +131,16 @@ def admin_flags(key: str) -> tuple[str, ...]:
 class EmulatorPool:
     """Emulators shared by the tests of one pytest process, one per set of flags.
 
-    `fresh(*flags)` yields the server for those flags with its state wiped: every table of
-    the state file emptied (orgs, policies, domains, request counters, write log), which is
-    all the state the server keeps between requests when no fault or rate limit is set (the
-    only state it holds in memory). So a test sees what a newly started server would show,
-    write counts from zero included. After the test, the server must still run and have
-    printed no traceback; at the end of the session it must exit 0 on SIGTERM, as every
-    emulator a test starts must.
+    `fresh(*flags)` yields the server for those flags as a newly started one would look: its
+    state file holds everything the server keeps between requests (orgs, policies, domains,
+    request counters, write log), and `_wipe` empties it; in memory the server keeps only
+    the orgs it has seen, which the wipe creates again, and, with the flags refused here,
+    fault draws and a rate window. Write counts start from zero. After the test, the server
+    must still run and have printed no traceback; at the end of the session it must exit 0
+    on SIGTERM, as every emulator a test starts must.
 
-    Flags with a fault rate, a rate limit, latency or a seed keep state in the process:
-    start those per test with `start_emulator`.
+    Flags with a fault rate, a rate limit or a seed keep state in the process: start those
+    per test with `start_emulator`, as tests that stop or signal their server must.
     """
 
     _IN_MEMORY = ("--fail-rate", "--drop-rate", "--apply-fail-rate", "--rate-limit", "--seed")
@@ -173,13 +173,29 @@ class EmulatorPool:
 
 
 def _wipe(state: Path) -> None:
-    """Empty every table of an emulator state file, as if the server had just created it."""
+    """Return an emulator's state file to what a new server shows.
+
+    Every table is emptied; then each org the server had is created again as the server
+    creates one on first sight (its default workspaces and MCP settings, through the
+    emulator's own `Store.ensure_org`): the server remembers the orgs it has seen and never
+    looks them up again, so they must exist. Over the API an org that exists and one the
+    first request creates are the same.
+    """
+    from rovo_reconcile.emulator.store import Store
+
     with closing(sqlite3.connect(state, timeout=30, isolation_level=None)) as conn:
         conn.execute("BEGIN IMMEDIATE")
+        orgs = [org for (org,) in conn.execute("SELECT id FROM orgs ORDER BY rowid")]
         tables = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
         for (table,) in tables:
             conn.execute(f'DELETE FROM "{table}"')
         conn.execute("COMMIT")
+    store = Store(state)
+    try:
+        for org in orgs:
+            store.ensure_org(org, time.time_ns() // 1_000_000)
+    finally:
+        store.close()
 
 
 def writes(emu: Emulator) -> int:
