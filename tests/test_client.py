@@ -28,7 +28,7 @@ from rovo_reconcile.api.transport import ReadOnlyTransport
 from rovo_reconcile.emulator import EmulatorOptions, create_app
 from rovo_reconcile.plan import state_value
 
-from .emulator_fixture import Emulator, start_emulator
+from .emulator_fixture import Emulator, EmulatorPool, start_emulator
 from .fakes import FakeClock
 
 ORG = "org-client-test"
@@ -86,8 +86,8 @@ def _stats(emu: Emulator) -> dict[str, Any]:
 
 
 @pytest.fixture
-def emulator(tmp_path: Path) -> Iterator[Emulator]:
-    with start_emulator(tmp_path, "--settle-ms", "0", "--page-size", "2") as emu:
+def emulator(emulator_pool: EmulatorPool) -> Iterator[Emulator]:
+    with emulator_pool.fresh("--settle-ms", "0", "--page-size", "2") as emu:
         yield emu
 
 
@@ -209,10 +209,15 @@ def test_503_storm_is_survived(tmp_path: Path) -> None:
     ],
 )
 def test_errors_become_typed_messages_without_the_key(
-    tmp_path: Path, key: str, method: str, path: str, error: type[Exception], words: str
+    emulator_pool: EmulatorPool,
+    key: str,
+    method: str,
+    path: str,
+    error: type[Exception],
+    words: str,
 ) -> None:
     """401, 403 and 404 map to their error types, with the server's words and no secret in them."""
-    with start_emulator(tmp_path, "--api-key", "reader:read", "--api-key", "writer:write") as emu:
+    with emulator_pool.fresh("--api-key", "reader:read", "--api-key", "writer:write") as emu:
 
         async def scenario() -> None:
             async with client_for(emu.url, key=key) as client:

@@ -16,7 +16,7 @@ from rovo_reconcile.github.comments import parse_metadata
 
 from .action_runner import StepResult, install_tool, real_tool, run_action_step
 from .conftest import CliRunner
-from .emulator_fixture import Emulator, admin_emulator, ui_adds_domain, writes
+from .emulator_fixture import Emulator, EmulatorPool, admin_flags, ui_adds_domain, writes
 from .fake_github import FakeGitHub, github_env, parse_github_output
 
 KEY = "admin-key-for-workflow-tests"
@@ -43,8 +43,8 @@ guards: {{mustAllow: [52.14.1.1]}}
 
 
 @pytest.fixture
-def emulator(tmp_path: Path) -> Iterator[Emulator]:
-    with admin_emulator(tmp_path, KEY) as emu:
+def emulator(emulator_pool: EmulatorPool) -> Iterator[Emulator]:
+    with emulator_pool.fresh(*admin_flags(KEY)) as emu:
         yield emu
 
 

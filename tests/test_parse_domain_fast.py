@@ -9,7 +9,8 @@ from rovo_reconcile.errors import NormalizeError
 from rovo_reconcile.policy.normalize import DomainPattern, _parse_domain_exact, parse_domain
 
 _label = st.one_of(
-    st.from_regex(r"[a-z0-9-]{1,8}", fullmatch=True),
+    # [a-z0-9-]{1,8}, drawn as text: from_regex took a third of this test's time
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=8),
     st.sampled_from(["xn--bcher-kva", "ab--cd", "A", "*", "{app,api}", "", "a" * 64, "1", "255"]),
 )
 _host = st.lists(_label, min_size=1, max_size=5).map(".".join)

@@ -25,7 +25,7 @@ from rovo_reconcile.reconcile import plan_from_live
 
 from .apply_helpers import BASE, DAY
 from .conftest import EXAMPLES, CliRunner, Result
-from .emulator_fixture import Emulator, start_emulator
+from .emulator_fixture import Emulator, EmulatorPool, start_emulator
 from .fakes import FakeClock
 
 KEY = "writer-key-for-tests"
@@ -46,9 +46,9 @@ def _org_of(path: Path) -> str:
 
 
 @pytest.fixture
-def emulator(tmp_path: Path) -> Iterator[Emulator]:
-    with start_emulator(
-        tmp_path, "--settle-ms", "30", "--api-key", f"{KEY}:write", "--retry-after", "0"
+def emulator(emulator_pool: EmulatorPool) -> Iterator[Emulator]:
+    with emulator_pool.fresh(
+        "--settle-ms", "30", "--api-key", f"{KEY}:write", "--retry-after", "0"
     ) as emu:
         yield emu
 
@@ -472,7 +472,7 @@ def test_no_command_prints_the_api_key(cli: CliRunner, emulator: Emulator, tmp_p
     ]
     for result in outputs:
         assert canary not in result.stdout + result.stderr
-    for path in tmp_path.rglob("*"):
+    for path in [*tmp_path.rglob("*"), *emulator.state.parent.glob("*")]:
         if path.is_file() and path.suffix != ".stderr":
             assert canary.encode() not in path.read_bytes(), path
     assert canary not in emulator.stderr()

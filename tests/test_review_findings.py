@@ -37,7 +37,7 @@ from .apply_helpers import (
     sandbox,
 )
 from .conftest import CliRunner, Result
-from .emulator_fixture import Emulator, start_emulator
+from .emulator_fixture import Emulator, EmulatorPool, start_emulator
 from .fakes import FakeClock
 
 KEY = "writer-key-for-review-tests"
@@ -47,9 +47,9 @@ KEY = "writer-key-for-review-tests"
 
 
 @pytest.fixture
-def emulator(tmp_path: Path) -> Iterator[Emulator]:
-    with start_emulator(
-        tmp_path, "--settle-ms", "0", "--api-key", f"{KEY}:write", "--retry-after", "0"
+def emulator(emulator_pool: EmulatorPool) -> Iterator[Emulator]:
+    with emulator_pool.fresh(
+        "--settle-ms", "0", "--api-key", f"{KEY}:write", "--retry-after", "0"
     ) as emu:
         yield emu
 

@@ -12,7 +12,7 @@ import pytest
 
 from .apply_helpers import policy_file
 from .conftest import CliRunner, Result
-from .emulator_fixture import Emulator, admin_emulator, ui_adds_domain, writes
+from .emulator_fixture import Emulator, EmulatorPool, admin_flags, ui_adds_domain, writes
 
 KEY = "writer-key-for-reviewed-tests"
 ORG = "org-reviewed"
@@ -37,8 +37,8 @@ guards: {{mustAllow: [52.14.1.1]}}
 
 
 @pytest.fixture
-def emulator(tmp_path: Path) -> Iterator[Emulator]:
-    with admin_emulator(tmp_path, KEY) as emu:
+def emulator(emulator_pool: EmulatorPool) -> Iterator[Emulator]:
+    with emulator_pool.fresh(*admin_flags(KEY)) as emu:
         yield emu
 
 

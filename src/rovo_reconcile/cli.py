@@ -7,6 +7,7 @@ the commands, so `--help` starts fast.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Iterable, Sequence
@@ -956,4 +957,10 @@ def run(argv: Sequence[str]) -> int:
 
 
 def main() -> None:
-    sys.exit(run(sys.argv[1:]))
+    code = run(sys.argv[1:])
+    # The process ends here. Freezing what is left spares the interpreter's exit-time
+    # garbage collections a walk over every object of ~500 imported modules: ~50 ms of a
+    # 0.4 s plan (issue 9). Everything the command opened is closed by now, and
+    # weakref.finalize callbacks (the sandbox's SQLite anchor) still run at exit.
+    gc.freeze()
+    sys.exit(code)

@@ -17,8 +17,6 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from deepdiff import DeepDiff
-
 from rovo_reconcile.plan import OrgPlan, Plan, fingerprint, state_value
 from rovo_reconcile.policy.model import OrgPolicy
 from rovo_reconcile.render.plan_text import shown
@@ -168,6 +166,10 @@ def _managed(now: dict[str, Any], planned: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _describe(old: Mapping[str, Any], new: Mapping[str, Any], then: str) -> Iterable[str]:
+    # Imported here: deepdiff costs ~40 ms of start-up, and apply imports this module for
+    # a stale saved plan, which most runs never have.
+    from deepdiff import DeepDiff
+
     found = DeepDiff(old, new, view="tree")
     lines = []
     for kind, levels in found.items():
