@@ -120,10 +120,32 @@ def _compile(schema: Any, root: Any, validator: Any) -> _Check:
         compiler = _KEYWORDS.get(keyword)
         if compiler is None:
             raise _Unsupported(keyword)
-        checks.append(compiler(expected, schema, root, validator))
+        check = compiler(expected, schema, root, validator)
+        if keyword == "type":  # first: a oneOf branch that does not fit stops at once
+            checks.insert(0, check)
+        else:
+            checks.append(check)
+    return _every(checks)
+
+
+def _every(checks: list[_Check]) -> _Check:
+    """All of `checks`, as plain calls: a generator per value cost a third of the check."""
     if len(checks) == 1:
         return checks[0]
-    return lambda value: all(check(value) for check in checks)
+    if len(checks) == 2:
+        first, second = checks
+        return lambda value: first(value) and second(value)
+    if len(checks) == 3:
+        first, second, third = checks
+        return lambda value: first(value) and second(value) and third(value)
+
+    def check(value: Any) -> bool:
+        for one in checks:  # noqa: SIM110 - a loop, not all() over a generator: hot path
+            if not one(value):
+                return False
+        return True
+
+    return check
 
 
 _TYPES: dict[str, _Check] = {  # as jsonschema's draft 2020-12 type checker has them
@@ -190,15 +212,23 @@ def _additional(expected: Any, schema: Any, root: Any, validator: Any) -> _Check
 
 
 def _required(expected: Any, schema: Any, root: Any, validator: Any) -> _Check:
-    names = tuple(expected)
-    return lambda value: not isinstance(value, dict) or all(name in value for name in names)
+    names = frozenset(expected)
+    return lambda value: not isinstance(value, dict) or names.issubset(value)
 
 
 def _items(expected: Any, schema: Any, root: Any, validator: Any) -> _Check:
     if "prefixItems" in schema:
         raise _Unsupported("prefixItems")
     sub = _compile(expected, root, validator)
-    return lambda value: not isinstance(value, list) or all(sub(item) for item in value)
+
+    def check(value: Any) -> bool:
+        if isinstance(value, list):
+            for item in value:
+                if not sub(item):
+                    return False
+        return True
+
+    return check
 
 
 def _if(expected: Any, schema: Any, root: Any, validator: Any) -> _Check:
@@ -220,7 +250,17 @@ def _with_if(expected: Any, schema: Any, root: Any, validator: Any) -> _Check:
 
 def _one_of(expected: Any, schema: Any, root: Any, validator: Any) -> _Check:
     subs = [_compile(sub, root, validator) for sub in expected]
-    return lambda value: sum(1 for sub in subs if sub(value)) == 1
+
+    def check(value: Any) -> bool:
+        found = False
+        for sub in subs:
+            if sub(value):
+                if found:
+                    return False  # a second branch fits: not exactly one
+                found = True
+        return found
+
+    return check
 
 
 def _ref(expected: Any, schema: Any, root: Any, validator: Any) -> _Check:
