@@ -17,7 +17,7 @@ from typing import TypeVar
 from rovo_reconcile.errors import UsageError
 from rovo_reconcile.policy.files import real_path, special_kind
 from rovo_reconcile.policy.layering import Layer, baseline_problems, resolve
-from rovo_reconcile.policy.model import OrgPolicy
+from rovo_reconcile.policy.model import Org, OrgPolicy
 from rovo_reconcile.policy.packed import PackedPolicy, WholePolicy, pack, whole
 from rovo_reconcile.policy.problems import ERROR, WARNING, Mark, Problem
 from rovo_reconcile.policy.rules import check_policy
@@ -196,8 +196,8 @@ def load_policies(paths: Iterable[str], today: date, *, packed: bool = False) ->
 
 @dataclass(frozen=True)
 class _File:
-    """A file that passed its own checks. Its parsed document is kept only while a layer
-    needs it: a baseline's for the files that extend it, an org file's until it is merged."""
+    """A file that passed its own checks, with its parsed document: an org file's lives until
+    the loader has merged and packed it, a baseline's until loading ends."""
 
     file: str
     kind: object
@@ -208,36 +208,45 @@ class _File:
     doc: SourceDocument | None
 
 
+@dataclass(frozen=True)
+class _Seen:
+    """An org file already checked, remembered without its model: a thousand orgs' models
+    held until loading ends cost 370 KB each (bench/README.md, memory)."""
+
+    file: str
+    kind: object
+
+
 class _Checked:
     """Each file checked once, whether named on the command line or reached by `extends`;
-    its problems reported once."""
+    its problems reported once. Only baselines are kept whole (few, shared, and each
+    needed again by every file that extends it)."""
 
     def __init__(self, today: date, problems: list[Problem]) -> None:
         self.today = today
         self.problems = problems
-        self.done: dict[Path, _File | None] = {}
+        self.done: dict[Path, _File | _Seen | None] = {}
 
     def check(self, path: Path, display: str | None = None) -> _File | None:
         """The file as checked, None when it has errors."""
         key = real_path(path)
         if key in self.done:
             cached = self.done[key]
-            if cached is None or cached.doc is not None or not cached.extends:
+            if not isinstance(cached, _Seen):
                 return cached
-            # A file that extends, reached first through another file's `extends`: its chain
-            # needs its document again (its problems were reported the first time).
+            # An org file met before (through another file's `extends`): read it again; its
+            # problems were reported the first time.
             return _check_file(path, self.today, cached.file)[1]
         problems, found = _check_file(path, self.today, display)
         self.problems.extend(problems)
-        # Only a baseline's document outlives this call: org files are many, baselines few.
-        kept = found if found is None or found.kind == "Baseline" else _drop_doc(found)
-        self.done[key] = kept
+        if found is None or found.kind == "Baseline":
+            self.done[key] = found
+        else:
+            self.done[key] = _Seen(found.file, found.kind)
         return found
 
     def layer(self, found: _File) -> Layer:
-        doc = (
-            found.doc if found.doc is not None else SourceDocument(found.file, {"kind": found.kind})
-        )
+        doc = found.doc if found.doc is not None else SourceDocument(found.file, {})
         return Layer(found.file, real_path(Path(found.file)), found.policy, doc, found.sources)
 
     def layer_at(self, path: Path) -> tuple[Layer | None, bool]:
@@ -247,13 +256,10 @@ class _Checked:
                 return None, False
             self.check(path, os.path.relpath(path))
         found = self.done[path]
+        if isinstance(found, _Seen):  # not a baseline: `resolve` says so
+            kind_only = SourceDocument(found.file, {"kind": found.kind})
+            return Layer(found.file, path, OrgPolicy(org=Org(id="")), kind_only, {}), True
         return (None if found is None else self.layer(found)), True
-
-
-def _drop_doc(found: _File) -> _File:
-    return _File(
-        found.file, found.kind, found.extends, found.policy, found.sources, found.org_mark, None
-    )
 
 
 def _check_file(
