@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "ADMIN_KEY",
     "Emulator",
     "EmulatorPool",
     "admin_emulator",
@@ -116,6 +117,11 @@ def _read_ready_line(process: subprocess.Popen[str], timeout: float) -> str:
     if not ready:
         raise RuntimeError(f"the emulator printed nothing within {timeout} s")
     return process.stdout.readline()
+
+
+ADMIN_KEY = "admin-key-of-the-shared-emulators"
+"""A write key for `admin_flags` when a test file needs no key of its own: the files that take
+it share one pooled server per worker instead of one each."""
 
 
 def admin_emulator(tmp_path: Path, key: str) -> AbstractContextManager[Emulator]:

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from .conftest import EXAMPLES, CliRunner, Result
-from .emulator_fixture import Emulator, start_emulator
+from .emulator_fixture import ADMIN_KEY, Emulator, EmulatorPool, admin_flags
 from .hostile_api import Answer, hostile_api
 
-KEY = "access-writer-key"
+KEY = ADMIN_KEY
 UNFIXED = Path(__file__).parent / "access_fixtures" / "unfixed"
 CLAUDE = "https://claude.ai/api/mcp/auth_callback"
 
@@ -178,8 +178,8 @@ def test_an_invalid_policy_exits_1_with_its_line(cli: CliRunner, tmp_path: Path)
 
 
 @pytest.fixture
-def emulator(tmp_path: Path) -> Iterator[Emulator]:
-    with start_emulator(tmp_path, "--settle-ms", "0", "--api-key", f"{KEY}:write") as emu:
+def emulator(emulator_pool: EmulatorPool) -> Iterator[Emulator]:
+    with emulator_pool.fresh(*admin_flags(KEY)) as emu:
         yield emu
 
 

@@ -14,11 +14,11 @@ from syrupy.assertion import SnapshotAssertion
 
 from .admin_ui import AdminUi
 from .conftest import EXAMPLES, ROOT, CliRunner
-from .emulator_fixture import admin_emulator, start_emulator
+from .emulator_fixture import ADMIN_KEY, EmulatorPool, admin_flags, start_emulator
 
 FIXTURE = ROOT / "tests" / "adopt" / "commented.yaml"
 ORG = "e2b8f4a6-0c1d-4f93-8b7e-5a6d3c9e1f20"
-KEY = "adopt-test-key"
+KEY = ADMIN_KEY
 GUARDS = (
     "guards:\n"
     '  # "Head office and DR site" covers every app, so the bastion stays reachable.\n'
@@ -42,14 +42,14 @@ def _changed_lines(before: str, after: str) -> list[str]:
 
 
 def test_adopt_on_the_emulator_accepts_out_of_band_changes_and_then_plans_clean(
-    cli: CliRunner, tmp_path: Path, snapshot: SnapshotAssertion
+    cli: CliRunner, tmp_path: Path, snapshot: SnapshotAssertion, emulator_pool: EmulatorPool
 ) -> None:
     """Domains, a setting, addresses in block and flow lists, apps, a new and a deleted
     allowlist and an expired entry live still has: a diff of only those lines, then no plan."""
     policy = _policy(tmp_path)
     before = policy.read_text("utf-8")
     env = {"ATLASSIAN_ADMIN_API_KEY": KEY}
-    with admin_emulator(tmp_path, KEY) as emu, AdminUi(emu.url, KEY, ORG) as ui:
+    with emulator_pool.fresh(*admin_flags(KEY)) as emu, AdminUi(emu.url, KEY, ORG) as ui:
         api = ("--api-url", emu.url)
         assert cli("apply", str(policy), "--yes", *api, env=env).code == 0
         ui.add_domain("https://new-tool.example.com/**")

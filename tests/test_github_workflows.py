@@ -16,10 +16,10 @@ from rovo_reconcile.github.comments import parse_metadata
 
 from .action_runner import StepResult, install_tool, real_tool, run_action_step
 from .conftest import CliRunner
-from .emulator_fixture import Emulator, EmulatorPool, admin_flags, ui_adds_domain, writes
+from .emulator_fixture import ADMIN_KEY, Emulator, EmulatorPool, admin_flags, ui_adds_domain, writes
 from .fake_github import FakeGitHub, github_env, parse_github_output
 
-KEY = "admin-key-for-workflow-tests"
+KEY = ADMIN_KEY
 ORG = "org-workflow"
 HEAD = "a" * 40
 BASE = "b" * 40

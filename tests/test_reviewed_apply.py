@@ -12,9 +12,9 @@ import pytest
 
 from .apply_helpers import policy_file
 from .conftest import CliRunner, Result
-from .emulator_fixture import Emulator, EmulatorPool, admin_flags, ui_adds_domain, writes
+from .emulator_fixture import ADMIN_KEY, Emulator, EmulatorPool, admin_flags, ui_adds_domain, writes
 
-KEY = "writer-key-for-reviewed-tests"
+KEY = ADMIN_KEY
 ORG = "org-reviewed"
 DOMAINS = f"/admin/control/v1/orgs/{ORG}/rovo-mcp/domains"
 

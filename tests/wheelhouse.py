@@ -53,7 +53,7 @@ def _repack(dist: metadata.Distribution, out: Path) -> Path:
     ]
     wheel = out / f"{name}-{dist.version}-{tags[0] if tags else 'py3-none-any'}.whl"
     base = Path(str(dist.locate_file("")))
-    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_STORED) as archive:
         for file in dist.files or []:
             parts = file.parts
             if parts[0] == ".." or "__pycache__" in parts or file.name in _INSTALL_TIME:
