@@ -145,6 +145,11 @@ def test_additive_through_the_cli_plan_apply_and_drift(cli: CliRunner, tmp_path:
 
     applied = cli("apply", "--plan", "plan.json")
     assert applied.code == 0, applied.stdout + applied.stderr
+    assert "unmanaged: 198.51.100.7/32 in allowlist 'Shared' (additive: left alone)" in (
+        applied.stdout
+    ), "the apply report names what it left alone, as the plan did"
+    again = json.loads(cli("apply", str(policy), "--yes", "--format", "json").stdout)
+    assert again["orgs"][0]["unmanaged"] == org["unmanaged"]
 
     shown = json.loads(cli("show", "--org", ORG, "--format", "json").stdout)
     assert sorted(shown["mcp"]["domains"]) == [

@@ -75,6 +75,7 @@ from rovo_reconcile.plan import (
     OrgPlan,
     Plan,
     Refusal,
+    Unmanaged,
     allowlist_value,
     fingerprint,
     make_plan,
@@ -141,6 +142,8 @@ class OrgResult:
     """The policy has an `ipAllowlists` section."""
     allowlists_converged: bool | None = None
     """The re-read after the writes found the IP allowlists as the policy says."""
+    unmanaged: tuple[Unmanaged, ...] = ()
+    """The plan's live entries of additive lists that the policy does not list (left alone)."""
 
     @property
     def manual_steps(self) -> tuple[str, ...]:
@@ -195,9 +198,10 @@ def result_without_writes(plan: Plan) -> ApplyResult:
                 org_name=org.org_name,
                 mcp=org.mcp,
                 manages_allowlists=_manages_allowlists(org),
+                unmanaged=org.unmanaged,
             )
             for org in plan.orgs
-            if org.error is not None or org.notes or org.manual_steps
+            if org.error is not None or org.notes or org.manual_steps or org.unmanaged
         ],
     )
 
@@ -273,9 +277,10 @@ async def apply_plan(
             org_name=org.org_name,
             mcp=org.mcp,
             manages_allowlists=_manages_allowlists(org),
+            unmanaged=org.unmanaged,
         )
         for org in plan.orgs
-        if not (org.changes or org.error) and (org.notes or org.manual_steps)
+        if not (org.changes or org.error) and (org.notes or org.manual_steps or org.unmanaged)
     ]
     orgs = sorted([*results, *untouched], key=lambda o: o.org_id)
     return ApplyResult(plan.target, orgs)
@@ -319,6 +324,7 @@ class _OrgRun:
             org_name=plan.org_name,
             mcp=plan.mcp,
             manages_allowlists=_manages_allowlists(plan),
+            unmanaged=plan.unmanaged,
         )
         self.mcp_mode: McpMode = (
             "manual" if plan.mcp is not None and plan.mcp.live == "not-read" else "auto"

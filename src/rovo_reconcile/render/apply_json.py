@@ -70,4 +70,4 @@ def _org(org: OrgResult) -> dict[str, Any]:
         "new_plan_changes": None
         if org.new_plan is None
         else [c.to_json() for c in org.new_plan.changes],
-    }
+    } | ({"unmanaged": [u.to_json() for u in org.unmanaged]} if org.unmanaged else {})

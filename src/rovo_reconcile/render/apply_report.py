@@ -10,7 +10,12 @@ from __future__ import annotations
 from rovo_reconcile.apply import ApplyResult, OrgResult
 from rovo_reconcile.mcp_state import steps_phrase
 from rovo_reconcile.plan import Change, Plan
-from rovo_reconcile.render.plan_text import count_phrase, render_plan_text, shown
+from rovo_reconcile.render.plan_text import (
+    count_phrase,
+    render_plan_text,
+    shown,
+    unmanaged_text,
+)
 
 __all__ = ["render_apply"]
 
@@ -65,6 +70,7 @@ def _org_lines(org: OrgResult, target: str) -> list[str]:
     elif not org.outcomes and not org.message:
         lines.append("  nothing to write")
     lines.extend(f"  note: {note}" for note in org.notes)
+    lines.extend(f"  {unmanaged_text(u)}" for u in org.unmanaged)
     if org.live_changes:
         lines.append("  live changed since the plan:")
         lines.extend(f"    {line}" for line in org.live_changes)
