@@ -145,6 +145,23 @@ class OrgResult:
     unmanaged: tuple[Unmanaged, ...] = ()
     """The plan's live entries of additive lists that the policy does not list (left alone)."""
 
+    @classmethod
+    def of(
+        cls, plan: OrgPlan, *, exit_code: int = EXIT_OK, message: str | None = None
+    ) -> OrgResult:
+        """The result of an org, starting from what its plan says (notes, MCP state, ...)."""
+        return cls(
+            plan.org_id,
+            plan.file,
+            notes=plan.notes,
+            org_name=plan.org_name,
+            mcp=plan.mcp,
+            manages_allowlists=_manages_allowlists(plan),
+            unmanaged=plan.unmanaged,
+            exit_code=exit_code,
+            message=message,
+        )
+
     @property
     def manual_steps(self) -> tuple[str, ...]:
         return self.mcp.manual_steps if self.mcp is not None and self.mcp.pending else ()
@@ -184,24 +201,23 @@ class ApplyResult:
         return EXIT_OK
 
 
+def _to_tell(org: OrgPlan) -> bool:
+    """Something the admin must hear about an org even when nothing is written to it."""
+    return bool(org.notes or org.manual_steps or org.unmanaged)
+
+
 def result_without_writes(plan: Plan) -> ApplyResult:
     """The report of an apply that had nothing to send: the orgs that failed to read, and notes."""
     return ApplyResult(
         plan.target,
         [
-            OrgResult(
-                org.org_id,
-                org.file,
+            OrgResult.of(
+                org,
                 exit_code=EXIT_ERROR if org.error is not None else EXIT_OK,
                 message=org.error,
-                notes=org.notes,
-                org_name=org.org_name,
-                mcp=org.mcp,
-                manages_allowlists=_manages_allowlists(org),
-                unmanaged=org.unmanaged,
             )
             for org in plan.orgs
-            if org.error is not None or org.notes or org.manual_steps or org.unmanaged
+            if org.error is not None or _to_tell(org)
         ],
     )
 
@@ -270,17 +286,7 @@ async def apply_plan(
 
     results = await asyncio.gather(*(bounded(run) for run in runs))
     untouched = [  # nothing to write, but something the admin must hear, such as steps by hand
-        OrgResult(
-            org.org_id,
-            org.file,
-            notes=org.notes,
-            org_name=org.org_name,
-            mcp=org.mcp,
-            manages_allowlists=_manages_allowlists(org),
-            unmanaged=org.unmanaged,
-        )
-        for org in plan.orgs
-        if not (org.changes or org.error) and (org.notes or org.manual_steps or org.unmanaged)
+        OrgResult.of(org) for org in plan.orgs if not (org.changes or org.error) and _to_tell(org)
     ]
     orgs = sorted([*results, *untouched], key=lambda o: o.org_id)
     return ApplyResult(plan.target, orgs)
@@ -317,15 +323,7 @@ class _OrgRun:
         self.force = force
         self.journal = journal
         self.settle_timeout = settle_timeout
-        self.result = OrgResult(
-            plan.org_id,
-            plan.file,
-            notes=plan.notes,
-            org_name=plan.org_name,
-            mcp=plan.mcp,
-            manages_allowlists=_manages_allowlists(plan),
-            unmanaged=plan.unmanaged,
-        )
+        self.result = OrgResult.of(plan)
         self.mcp_mode: McpMode = (
             "manual" if plan.mcp is not None and plan.mcp.live == "not-read" else "auto"
         )
