@@ -37,6 +37,7 @@ from rovo_reconcile.errors import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from contextlib import AbstractContextManager
     from pathlib import Path
 
@@ -45,7 +46,10 @@ if TYPE_CHECKING:
     from rovo_reconcile.apply import ApplyResult
     from rovo_reconcile.mcp_state import McpMode
     from rovo_reconcile.plan import Plan
+    from rovo_reconcile.policy.loader import LoadedPolicy
     from rovo_reconcile.progress import OrgProgress
+    from rovo_reconcile.reconcile import PlanRun
+    from rovo_reconcile.targets import Target
 
 __all__ = ["check_reviewed", "main", "read_plan_file", "run"]
 
@@ -410,6 +414,34 @@ def _use_color() -> bool:
     return use_color(sys.stdout.isatty(), os.environ)
 
 
+def _read_and_plan(
+    where: Target,
+    policies: Sequence[LoadedPolicy],
+    day: date,
+    concurrency: int,
+    mcp: McpMode,
+    *,
+    force: bool = False,
+) -> PlanRun:
+    """Read every org (read-only) and plan it, with progress on stderr: plan, apply, drift."""
+    import asyncio
+
+    from rovo_reconcile.reconcile import compute_plan
+
+    with _progress() as progress:
+        return asyncio.run(
+            compute_plan(
+                where,
+                policies,
+                day,
+                concurrency=concurrency,
+                force=force,
+                on_done=progress,
+                mcp=mcp,
+            )
+        )
+
+
 def _progress() -> AbstractContextManager[OrgProgress]:
     """Progress of one multi-org phase on stderr; silent when only one org is involved."""
     from rovo_reconcile.progress import org_progress
@@ -485,27 +517,15 @@ def plan(
     MCP settings no API can read are listed as manual steps; --detailed-exitcode counts
     only changes the API makes.
     """
-    import asyncio
 
     from rovo_reconcile.plan_json import plan_chunks
-    from rovo_reconcile.reconcile import compute_plan, plan_exit_code
+    from rovo_reconcile.reconcile import plan_exit_code
     from rovo_reconcile.targets import resolve_target
 
     day = today(now)
     policies = load_valid(paths, day, shard)
     where = resolve_target(target, api_url, api_key_file, sandbox_db, timeout=timeout)
-    with _progress() as progress:
-        run = asyncio.run(
-            compute_plan(
-                where,
-                policies,
-                day,
-                concurrency=concurrency,
-                force=force,
-                on_done=progress,
-                mcp=mcp_mode,
-            )
-        )
+    run = _read_and_plan(where, policies, day, concurrency, mcp_mode, force=force)
     if fmt == "json":  # an org at a time: a thousand orgs' plan file is tens of megabytes
         for chunk in plan_chunks(run.plan):
             click.echo(chunk, nl=False)
@@ -599,7 +619,6 @@ def apply(
 
     from rovo_reconcile.apply import Journal, result_without_writes, run_apply
     from rovo_reconcile.errors import GuardRefused, UsageError
-    from rovo_reconcile.reconcile import compute_plan
     from rovo_reconcile.run_context import github_context
     from rovo_reconcile.targets import resolve_target
 
@@ -624,18 +643,7 @@ def apply(
             )
         day = today(now)
         policies = load_valid(paths, day, shard)
-        with _progress() as progress:
-            run = asyncio.run(
-                compute_plan(
-                    where,
-                    policies,
-                    day,
-                    concurrency=concurrency,
-                    force=force,
-                    on_done=progress,
-                    mcp=mcp_mode,
-                )
-            )
+        run = _read_and_plan(where, policies, day, concurrency, mcp_mode, force=force)
         the_plan = run.plan
         click.echo(_render_plan(the_plan, "text"), nl=False, err=fmt == "json")
         if the_plan.empty:
@@ -757,9 +765,7 @@ def drift(
 
     MCP settings no API can read are reported as unverifiable, which is not drift (exit 0).
     """
-    import asyncio
 
-    from rovo_reconcile.reconcile import compute_plan
     from rovo_reconcile.render.drift import drift_items, render_drift
     from rovo_reconcile.targets import resolve_target
 
@@ -767,12 +773,7 @@ def drift(
     acks = load_ack_file(ack_file)
     policies = load_valid(paths, day, shard)
     where = resolve_target(target, api_url, api_key_file, sandbox_db, timeout=timeout)
-    with _progress() as progress:
-        run = asyncio.run(
-            compute_plan(
-                where, policies, day, concurrency=concurrency, on_done=progress, mcp=mcp_mode
-            )
-        )
+    run = _read_and_plan(where, policies, day, concurrency, mcp_mode)
     report = render_drift(
         run.plan, acks, day, fmt, color=fmt == "text" and _use_color(), sharded=shard is not None
     )
