@@ -42,12 +42,12 @@ from rovo_reconcile.policy.model import (
 from rovo_reconcile.policy.normalize import normalize_address, normalize_domain
 from rovo_reconcile.policy.problems import ERROR, Mark, Problem
 from rovo_reconcile.policy.ranges import ranges, span, within
+from rovo_reconcile.policy.rules import MAX_ENTRIES_PER_APP
 from rovo_reconcile.policy.yaml_source import DataPath, SourceDocument
 
 __all__ = ["Layer", "LayerLoader", "Layered", "baseline_problems", "resolve"]
 
 MAX_DEPTH = 16
-MAX_ENTRIES_PER_APP = 500
 _SUFFIXES = (".yaml", ".yml")
 
 _SETTINGS: dict[str, DataPath] = {
