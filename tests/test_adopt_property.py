@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from rovo_reconcile.adopt.rewrite import rewrite_policy
@@ -167,8 +167,43 @@ def _loaded(text: str) -> LoadedPolicy | None:
     )
 
 
+_SHARED_BLANK_LINE = (
+    "# yaml-language-server: $schema=x.json\napiVersion: rovo-reconcile/v1\nkind: OrgPolicy\n"
+    "org:\n  id: 6b1f3a0e-5c2d-4f7a-9e88-2d4c1b0a9f13  # the org\nipAllowlists:\n"
+    "- name: Office\n  enabled: false\n  apps:\n    - jira\n  addresses:\n"
+    "    - 5.9.0.0/16  # address 1\n\n"
+    "- name: VPN\n  enabled: false\n  apps:\n    - jira\n  addresses: [91.198.174.0/24]\n\n"
+    "- name: Partners\n  enabled: false\n  apps:\n    - jira\n  addresses: [91.198.174.0/24]\n"
+    "guards:\n  maxDeletePercent: 50  # kept\n"
+)
+"""Found by this test: removing Office's only address also took the blank line after it,
+which separates the allowlists, not the addresses; VPN's removal and Partners' insertion then
+edited inside that deletion (overlapping edits, an internal error)."""
+
+
+def _disabled(name: str, addresses: list[str]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "enabled": False,
+        "apps": ["jira"],
+        "allowMobileBypass": False,
+        "addresses": addresses,
+    }
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(text=_policy_text(), state=_live_state())
+@example(
+    text=_SHARED_BLANK_LINE,
+    state={
+        "org": ORG,
+        "mcp": {"allowAtlassianSupportedDomains": False, "apiToken": False, "domains": []},
+        "ipAllowlists": [
+            _disabled("Office", ["91.198.174.0/24"]),
+            _disabled("Partners", ["91.198.174.0/24"]),
+        ],
+    },
+)
 def test_adopted_text_plans_to_no_changes(text: str, state: dict[str, Any]) -> None:
     loaded = _loaded(text)
     assume(loaded is not None)

@@ -368,8 +368,14 @@ class YamlText:
         for first, last in runs:
             if self._blank(first - 1) and first - 1 > key_line and self._blank(last + 1):
                 first -= 1  # keep one blank line where the entry stood between two
-            elif first - 1 == key_line and self._blank(last + 1):
-                last += 1  # no blank line left between the key and the new first entry
+            elif (
+                first - 1 == key_line
+                and self._blank(last + 1)
+                and self._next_nonblank(last + 1) <= lasts[-1]
+            ):
+                # no blank line left between the key and the new first entry; a blank line
+                # after the list's last entry is the enclosing list's, and stays
+                last += 1
             start, end = self._line_start(first), self._after_line(last)
             deletions.append((start, end))
             self._queue(start, end, "")
