@@ -209,3 +209,17 @@ def test_pattern_covers_expands_brace_alternatives_in_hosts() -> None:
     assert not pattern_covers(braces, parse_domain("https://c.example.com/**"))
     assert pattern_covers(parse_domain("https://*.example.com/**"), braces)
     assert not pattern_covers(parse_domain("https://a.example.com/**"), braces)
+
+
+def test_the_public_suffix_list_has_the_rules_the_library_builds() -> None:
+    """`_public_suffixes` makes the punycode twins only of non-ASCII rules: the same rules
+    (and an IDN suffix is still public, written either way)."""
+    from publicsuffixlist import PublicSuffixList
+
+    from rovo_reconcile.policy.normalize import _public_suffixes
+
+    ours, theirs = _public_suffixes(), PublicSuffixList()
+    assert ours._publicsuffix == theirs._publicsuffix  # type: ignore[attr-defined]
+    assert ours._maxlabel == theirs._maxlabel  # type: ignore[attr-defined]
+    assert ours.is_public("xn--55qx5d.cn") and ours.is_public("公司.cn")  # type: ignore[attr-defined]
+    assert not ours.is_public("example.xn--55qx5d.cn")  # type: ignore[attr-defined]
