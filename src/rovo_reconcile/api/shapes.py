@@ -31,7 +31,7 @@ __all__ = [
 
 
 class _Shape(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True, defer_build=True)
 
 
 # ------------------------------------------------------------------ pages
