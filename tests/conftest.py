@@ -11,12 +11,25 @@ from pathlib import Path
 
 import pytest
 
+from . import warm_cli as warm_cli_module
 from .emulator_fixture import EmulatorPool
+from .warm_cli import WarmCli
 
 pytest_plugins = ["tests.fake_github"]
 """The fake GitHub API's fixtures (`github_server`, `fake_github`, `github_client`) for every test."""
 
 ROOT = Path(__file__).resolve().parent.parent
+
+if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+    # Set on some CI images. Without bytecode caches every worker rewrites the asserts of
+    # every test module (~1.5 s a worker) and every CLI process compiles the package anew
+    # (~0.07 s a call). Keep the caches under .pytest_cache instead of beside the sources,
+    # for this process and every process a test starts.
+    _PYCACHE = str(ROOT / ".pytest_cache" / "pycache")
+    del os.environ["PYTHONDONTWRITEBYTECODE"]
+    os.environ["PYTHONPYCACHEPREFIX"] = _PYCACHE
+    sys.dont_write_bytecode = False
+    sys.pycache_prefix = _PYCACHE
 EXAMPLES = ROOT / "examples" / "policies"
 TODAY = "2026-11-26"
 """Tests pin the date expiry checks compare with, so they mean the same thing next year."""
@@ -56,13 +69,46 @@ class Result:
 CliRunner = Callable[..., Result]
 
 
+def cold_cli() -> bool:
+    """ROVO_TEST_COLD_CLI=1: every `cli` call starts a new interpreter (see tests/warm_cli.py)."""
+    return os.environ.get("ROVO_TEST_COLD_CLI", "") not in ("", "0")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def warm_cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WarmCli | None]:
+    """This worker's warm CLI server, or None when every call is to start cold.
+
+    Autouse, so that `start_emulator` finds it (`warm_cli.shared`) in any test.
+    """
+    if cold_cli():
+        yield None
+        return
+    server = WarmCli(tmp_path_factory.mktemp("warm-cli"))
+    warm_cli_module._SHARED.append(server)
+    try:
+        yield server
+    finally:
+        warm_cli_module._SHARED.clear()
+        server.close()
+
+
 @pytest.fixture
-def cli(tmp_path: Path) -> CliRunner:
-    """Run `python -m rovo_reconcile ARGS...` in a subprocess, as a user would."""
+def cli(tmp_path: Path, warm_cli: WarmCli | None, request: pytest.FixtureRequest) -> CliRunner:
+    """Run `python -m rovo_reconcile ARGS...` as its own process, with its own argv,
+    environment, directory, stdio and exit status.
+
+    The process is forked from this worker's warm CLI server when it can be (the libraries
+    already imported, `rovo_reconcile` imported afresh: tests/warm_cli.py), else started cold.
+    """
+
+    warm = None if request.node.get_closest_marker("cold_cli") else warm_cli
 
     def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> Result:
         full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
         full_env.pop("ROVO_RECONCILE_DEBUG", None)
+        if warm is not None and warm.serves(full_env):
+            code, out, err = warm.run(list(args), cwd=cwd or tmp_path, env=full_env, timeout=120)
+            return Result(code, out, err)
         proc = subprocess.run(
             [sys.executable, "-m", "rovo_reconcile", *args],
             cwd=cwd or tmp_path,
@@ -78,8 +124,11 @@ def cli(tmp_path: Path) -> CliRunner:
 
 
 @pytest.fixture(scope="session")
-def emulator_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorPool]:
-    """Emulators shared by this process's tests (see `EmulatorPool`); stopped at the end."""
+def emulator_pool(
+    tmp_path_factory: pytest.TempPathFactory, warm_cli: WarmCli | None
+) -> Iterator[EmulatorPool]:
+    """Emulators shared by this process's tests (see `EmulatorPool`); stopped at the end,
+    before the warm CLI server that may have started them."""
     pool = EmulatorPool(tmp_path_factory.mktemp("shared-emulators"))
     try:
         yield pool

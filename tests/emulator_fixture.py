@@ -29,6 +29,8 @@ from contextlib import AbstractContextManager, ExitStack, closing, contextmanage
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import warm_cli
+
 __all__ = [
     "ADMIN_KEY",
     "Emulator",
@@ -46,7 +48,7 @@ _READY = re.compile(r"rovo-reconcile emulator listening on (http://\S+) \(state 
 @dataclass
 class Emulator:
     url: str
-    process: subprocess.Popen[str]
+    process: subprocess.Popen[str] | warm_cli.WarmProcess
     state: Path
     stderr_path: Path
     ready_line: str
@@ -81,15 +83,30 @@ def start_emulator(
     # interpreter's exit-time collections (cli.main), ~0.03 s of CPU per server.
     command = [sys.executable, "-m", "rovo_reconcile", "emulator", "serve", "--port", "0"]
     command += ["--state", str(state), *args]
+    full_env = {**os.environ, **(env or {})}
+    warm = warm_cli.shared(full_env)
     with stderr_path.open("w", encoding="utf-8") as stderr:
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-            env={**os.environ, **(env or {})},
-        )
+        process: subprocess.Popen[str] | warm_cli.WarmProcess
+        if warm is None:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+                env=full_env,
+            )
+        else:
+            # Forked from the worker's warm CLI server (tests/warm_cli.py): the same
+            # `python -m rovo_reconcile emulator serve`, without the interpreter's start-up.
+            read, write = os.pipe()
+            try:
+                process = warm.spawn(
+                    command[3:], cwd=Path.cwd(), env=full_env, stdout=write, stderr=stderr.fileno()
+                )
+            finally:
+                os.close(write)
+            process.stdout = open(read, encoding="utf-8")  # noqa: SIM115 - closed below
     try:
         line = _read_ready_line(process, timeout)
         match = _READY.fullmatch(line.rstrip("\n"))
@@ -111,7 +128,7 @@ def start_emulator(
         process.stdout.close()
 
 
-def _read_ready_line(process: subprocess.Popen[str], timeout: float) -> str:
+def _read_ready_line(process: subprocess.Popen[str] | warm_cli.WarmProcess, timeout: float) -> str:
     assert process.stdout is not None
     ready, _, _ = select.select([process.stdout], [], [], timeout)
     if not ready:

@@ -75,6 +75,7 @@ def _admin(emu: Emulator) -> httpx.Client:
 # ----------------------------------------------------------------------------- the main loop
 
 
+@pytest.mark.cold_cli  # the README's quickstart, as a new interpreter runs it
 def test_sandbox_loop_plan_apply_replan_and_drift(cli: CliRunner, tmp_path: Path) -> None:
     """Examples on the sandbox: plan exit 2, apply, re-plan exit 0, a second apply sends no write."""
     examples = tmp_path / "examples"
@@ -447,6 +448,7 @@ def test_markdown_plan_calls_out_widening_changes(cli: CliRunner) -> None:
     assert "Widening" in result.stdout or "widen" in result.stdout
 
 
+@pytest.mark.cold_cli
 def test_no_command_prints_the_api_key(cli: CliRunner, emulator: Emulator, tmp_path: Path) -> None:
     """A canary key never appears in stdout, stderr, plan files, the journal or the sandbox."""
     canary = KEY

@@ -1,0 +1,381 @@
+"""Run the CLI in a fresh process forked from an interpreter that has its libraries loaded.
+
+Every end-to-end test runs `python -m rovo_reconcile ARGS...` as its own process. Most of
+that process's CPU, ~0.15 s of ~0.3 s, is the interpreter starting and importing click,
+pydantic, httpx, ruamel.yaml and starlette: the same work ~350 times a run. Here one server
+process per pytest worker imports those libraries once, then forks a child per command.
+
+The child is a real process, as a cold start gives it: its own pid, argv, environment,
+working directory, stdout/stderr (the caller's files, passed over a Unix socket; stdin is
+/dev/null) and exit status (a code, or the signal that killed it). `rovo_reconcile` itself is
+never imported by the server: each child imports the package, runs its module-level code and
+reads its environment afresh, through `runpy`, exactly as `python -m rovo_reconcile` does.
+tests/test_warm_cli.py holds a warm child's output and exit code to a cold process's.
+
+What a warm child cannot reproduce, it does not pretend to: a request whose environment
+differs from the server's in anything the interpreter reads while starting (PYTHON*, LANG,
+LC_*) runs cold, and so does every call of a test marked `cold_cli`, and every call when
+ROVO_TEST_COLD_CLI=1. The tests of start-up itself (imports, console script, completion,
+pre-commit hook) start their processes themselves. Children share the server's hash seed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO
+
+_LIBRARIES = """
+import importlib, pkgutil, sys
+before = set(sys.modules)
+import rovo_reconcile
+for module in pkgutil.walk_packages(rovo_reconcile.__path__, "rovo_reconcile."):
+    if not module.name.endswith("__main__"):
+        importlib.import_module(module.name)
+# Imported inside functions, on some paths only.
+for name in ("jsonschema", "uvicorn", "deepdiff", "publicsuffixlist"):
+    importlib.import_module(name)
+for name in sys.modules:
+    if name not in before and name.split(".")[0] != "rovo_reconcile":
+        print(name)
+"""
+"""Lists, in import order, every module outside `rovo_reconcile` that its modules import."""
+
+
+def _preload() -> None:
+    """Import what the CLI's modules import, learnt from a throwaway interpreter, never ours."""
+    names = subprocess.run(
+        [sys.executable, "-c", _LIBRARIES], capture_output=True, text=True, check=True
+    ).stdout.split()
+    for name in names:
+        with contextlib.suppress(ImportError):  # a C extension's inner module
+            importlib.import_module(name)
+    assert not any(n.split(".")[0] == "rovo_reconcile" for n in sys.modules)
+
+
+def interpreter_env(env: Mapping[str, str]) -> dict[str, str]:
+    """What the interpreter reads from the environment while it starts."""
+    return {k: v for k, v in env.items() if k.startswith(("PYTHON", "LC_")) or k in ("LANG", "TZ")}
+
+
+_HEADER = struct.Struct("!I")
+
+
+def _send(sock: socket.socket, payload: dict[str, object], fds: list[int] | None = None) -> None:
+    data = json.dumps(payload).encode()
+    message = _HEADER.pack(len(data)) + data
+    if fds:
+        socket.send_fds(sock, [message], fds)
+    else:
+        sock.sendall(message)
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    chunks = []
+    while n:
+        chunk = sock.recv(n)
+        if not chunk:
+            raise ConnectionError("the warm CLI server closed the connection")
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def _recv(sock: socket.socket) -> dict[str, object]:
+    (length,) = _HEADER.unpack(_recv_exact(sock, _HEADER.size))
+    return json.loads(_recv_exact(sock, length))  # type: ignore[no-any-return]
+
+
+# ------------------------------------------------------------------ the server
+
+
+def _serve(path: str) -> None:
+    import selectors
+
+    _preload()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(64)
+    children: dict[int, socket.socket] = {}
+    """Each running child's connection: its exit status goes there, signals come from it."""
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ)
+    selector.register(wake_r, selectors.EVENT_READ)
+    print("ready", flush=True)
+    while True:
+        for key, _ in selector.select():
+            if key.fileobj is listener:
+                conn, _ = listener.accept()
+                pid = _start(conn, listener)
+                if pid is None:
+                    conn.close()
+                else:
+                    children[pid] = conn
+                    selector.register(conn, selectors.EVENT_READ, pid)
+            elif key.fileobj == wake_r:
+                os.read(wake_r, 4096)
+            else:
+                _signal(key.fileobj, key.data, children, selector)  # type: ignore[arg-type]
+        while children:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                break
+            conn = children.pop(pid)
+            selector.unregister(conn)
+            with contextlib.suppress(OSError):  # the caller stopped listening
+                _send(conn, {"exit": os.waitstatus_to_exitcode(status)})
+            conn.close()
+
+
+def _signal(
+    conn: socket.socket, pid: int, children: dict[int, socket.socket], selector: object
+) -> None:
+    """A caller asks to signal its child; while the child runs, it has not been reaped."""
+    try:
+        message = _recv(conn)
+    except (ConnectionError, OSError):
+        children.pop(pid, None)
+        selector.unregister(conn)  # type: ignore[attr-defined]
+        conn.close()
+        return
+    os.kill(pid, int(message["signal"]))  # type: ignore[call-overload]
+
+
+def _start(conn: socket.socket, listener: socket.socket) -> int | None:
+    # The descriptors travel with the message's first bytes: read those with recv_fds.
+    head, fds, _, _ = socket.recv_fds(conn, _HEADER.size, 3)
+    if len(fds) != 3:
+        for fd in fds:
+            os.close(fd)
+        return None
+    head += _recv_exact(conn, _HEADER.size - len(head))
+    (length,) = _HEADER.unpack(head)
+    request = json.loads(_recv_exact(conn, length))
+    pid = os.fork()
+    if pid == 0:
+        try:
+            listener.close()
+            conn.close()
+            _child(request, fds)
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            os._exit(70)
+    for fd in fds:
+        os.close(fd)
+    _send(conn, {"pid": pid})
+    return pid
+
+
+def _child(request: dict[str, object], fds: list[int]) -> None:
+    """Become `python -m rovo_reconcile ARGS...` in the request's directory and environment."""
+    import atexit
+    import random
+    import runpy
+    import threading
+
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    os.chdir(str(request["cwd"]))
+    os.environ.clear()
+    os.environ.update(request["env"])  # type: ignore[arg-type]
+    sys.path[0] = os.getcwd()
+    sys.argv = ["-m", *request["args"]]  # type: ignore[misc]
+    sys.stdin = _stream(0, "r", sys.stdin)
+    sys.stdout = _stream(1, "w", sys.stdout)
+    sys.stderr = _stream(2, "w", sys.stderr)
+    random.seed()  # as a new interpreter would, not the server's sequence in every child
+    code: int
+    try:
+        runpy.run_module("rovo_reconcile", run_name="__main__", alter_sys=True)
+        code = 0
+    except SystemExit as e:
+        code = _exit_code(e)
+    except BaseException:
+        sys.excepthook(*sys.exc_info())  # type: ignore[arg-type]
+        code = 1
+    # What the interpreter does on its way out: wait for threads, run atexit functions
+    # (weakref.finalize's among them), flush stdout and stderr (a failure is exit 120).
+    threading._shutdown()  # type: ignore[attr-defined]
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            code = 120
+    os._exit(code)
+
+
+def _stream(fd: int, mode: str, like: io.TextIOWrapper) -> io.TextIOWrapper:  # type: ignore[type-arg]
+    """A fresh text stream on `fd` with the encoding and buffering Python gave the server's."""
+    raw = io.FileIO(fd, mode, closefd=False)
+    buffer: io.BufferedIOBase = (
+        io.BufferedReader(raw) if mode == "r" else io.BufferedWriter(raw)  # type: ignore[assignment]
+    )
+    return io.TextIOWrapper(
+        buffer,
+        encoding=like.encoding,
+        errors=like.errors,
+        line_buffering=like.line_buffering,
+        write_through=like.write_through,
+    )
+
+
+def _exit_code(e: SystemExit) -> int:
+    if e.code is None:
+        return 0
+    if isinstance(e.code, int):
+        return e.code
+    print(e.code, file=sys.stderr)
+    return 1
+
+
+# ------------------------------------------------------------------ the client
+
+
+class WarmProcess:
+    """A child of the warm server, with the part of `subprocess.Popen` the tests use."""
+
+    def __init__(self, sock: socket.socket, args: list[str], stdout: IO[str] | None) -> None:
+        self._sock = sock
+        self.args = args
+        self.stdout = stdout
+        pid = _recv(sock)["pid"]
+        assert isinstance(pid, int)
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            ready, _, _ = select.select([self._sock], [], [], 0)
+            if ready:
+                self._finish()
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            ready, _, _ = select.select([self._sock], [], [], timeout)
+            if not ready:
+                raise subprocess.TimeoutExpired(self.args, timeout or 0)
+            self._finish()
+        assert self.returncode is not None
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            _send(self._sock, {"signal": int(sig)})
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def _finish(self) -> None:
+        code = _recv(self._sock)["exit"]
+        assert isinstance(code, int)
+        self.returncode = code
+        self._sock.close()
+
+
+class WarmCli:
+    """One server per pytest worker: `python -m rovo_reconcile ARGS...` without the start-up."""
+
+    def __init__(self, directory: Path) -> None:
+        self._path = str(directory / "warm-cli.sock")
+        self._env = interpreter_env(os.environ)
+        self._process = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import sys, tests.warm_cli as w; w._serve(sys.argv[1])",
+                self._path,
+            ],
+            cwd=Path(__file__).resolve().parent.parent,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._process.stdout is not None
+        ready = self._process.stdout.readline()
+        if ready != "ready\n":
+            raise RuntimeError(f"the warm CLI server did not start: {ready!r}")
+
+    def serves(self, env: Mapping[str, str]) -> bool:
+        """Whether a child in `env` starts as a cold interpreter would."""
+        return interpreter_env(env) == self._env and self._process.poll() is None
+
+    def spawn(
+        self, args: list[str], *, cwd: Path, env: Mapping[str, str], stdout: int, stderr: int
+    ) -> WarmProcess:
+        """Start `python -m rovo_reconcile ARGS...` with stdin from /dev/null, stdout and
+        stderr on the given descriptors (the caller keeps its own copies)."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(self._path)
+            with open(os.devnull, "rb") as stdin:
+                request = {"args": args, "cwd": str(cwd), "env": dict(env)}
+                _send(sock, request, [stdin.fileno(), stdout, stderr])
+            return WarmProcess(sock, ["rovo_reconcile", *args], None)
+        except BaseException:
+            sock.close()
+            raise
+
+    def run(
+        self, args: list[str], *, cwd: Path, env: Mapping[str, str], timeout: float
+    ) -> tuple[int, str, str]:
+        """`subprocess.run(..., capture_output=True, text=True, timeout=timeout)`."""
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            child = self.spawn(args, cwd=cwd, env=env, stdout=out.fileno(), stderr=err.fileno())
+            try:
+                code = child.wait(timeout)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+                raise
+            out.seek(0)
+            err.seek(0)
+            return code, _text(out.read()), _text(err.read())
+
+    def close(self) -> None:
+        self._process.kill()
+        self._process.wait()
+        assert self._process.stdout is not None
+        self._process.stdout.close()
+
+
+def _text(data: bytes) -> str:
+    # subprocess.run(text=True) decodes with the locale's encoding and universal newlines.
+    return io.TextIOWrapper(io.BytesIO(data), encoding=None).read()
+
+
+_SHARED: list[WarmCli] = []
+"""This pytest process's server, once the `warm_cli` fixture has started it."""
+
+
+def shared(env: Mapping[str, str]) -> WarmCli | None:
+    """The server that can run a child in `env`, if there is one."""
+    if _SHARED and _SHARED[0].serves(env):
+        return _SHARED[0]
+    return None
