@@ -1,4 +1,4 @@
-"""Shared fixtures: the repository layout and a runner for the real CLI as a subprocess."""
+"""Shared fixtures: the repository layout and a runner for the real CLI in its own process."""
 
 from __future__ import annotations
 
@@ -97,8 +97,8 @@ def cli(tmp_path: Path, warm_cli: WarmCli | None, request: pytest.FixtureRequest
     """Run `python -m rovo_reconcile ARGS...` as its own process, with its own argv,
     environment, directory, stdio and exit status.
 
-    The process is forked from this worker's warm CLI server when it can be (the libraries
-    already imported, `rovo_reconcile` imported afresh: tests/warm_cli.py), else started cold.
+    The process is forked from this worker's warm CLI server, which has imported the package
+    and nothing else (tests/warm_cli.py), when it can be; else it starts cold.
     """
 
     warm = None if request.node.get_closest_marker("cold_cli") else warm_cli

@@ -128,3 +128,125 @@ def test_what_the_interpreter_reads_at_start_sends_a_call_cold(warm_cli: WarmCli
         if env != dict(os.environ):
             assert interpreter_env(env) != interpreter_env(os.environ)
             assert not warm_cli.serves(env)
+
+
+_IMPORT_GUARD = r"""
+import datetime, importlib, importlib.util, os, pathlib, pkgutil, sys, time
+from collections.abc import MutableMapping
+
+PACKAGE = sys.argv[1]
+sys.path[:0] = sys.argv[2:]
+ROOT = os.path.dirname(importlib.util.find_spec(PACKAGE).origin)
+reads = []
+
+
+PLUMBING = ("<string>", os.__file__, pathlib.__file__, MutableMapping.get.__code__.co_filename)
+
+
+def note(what):
+    # Record a read whose reader, past this guard, `os` and Mapping's methods, is ours.
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename in PLUMBING:
+        frame = frame.f_back
+    if frame is not None and frame.f_code.co_filename.startswith(ROOT):
+        reads.append(f"{what} at {frame.f_code.co_filename}:{frame.f_lineno}")
+
+
+class Environ(MutableMapping):
+    def __init__(self, real):
+        self.real = real
+    def __getitem__(self, key):
+        note(f"os.environ[{key!r}]")
+        return self.real[key]
+    def __setitem__(self, key, value):
+        note(f"os.environ[{key!r}] =")
+        self.real[key] = value
+    def __delitem__(self, key):
+        note(f"del os.environ[{key!r}]")
+        del self.real[key]
+    def __iter__(self):
+        note("iter(os.environ)")
+        return iter(self.real)
+    def __len__(self):
+        return len(self.real)
+    def copy(self):
+        note("os.environ.copy()")
+        return dict(self.real)
+
+
+class Argv(list):
+    def __getitem__(self, index):
+        note("sys.argv")
+        return super().__getitem__(index)
+    def __iter__(self):
+        note("sys.argv")
+        return super().__iter__()
+
+
+def watched(name, real):
+    def call(*args, **kwargs):
+        note(name)
+        return real(*args, **kwargs)
+    return call
+
+
+class Date(datetime.date):
+    @classmethod
+    def today(cls):
+        note("date.today()")
+        return super().today()
+
+
+class DateTime(datetime.datetime):
+    @classmethod
+    def now(cls, tz=None):
+        note("datetime.now()")
+        return super().now(tz)
+
+
+os.environ = Environ(os.environ)
+sys.argv = Argv(sys.argv)
+os.getcwd = watched("os.getcwd()", os.getcwd)
+time.time = watched("time.time()", time.time)
+time.time_ns = watched("time.time_ns()", time.time_ns)
+datetime.date, datetime.datetime = Date, DateTime
+
+package = importlib.import_module(PACKAGE)
+for module in pkgutil.walk_packages(package.__path__, PACKAGE + "."):
+    if not module.name.endswith("__main__"):
+        importlib.import_module(module.name)
+print("\n".join(reads))
+"""
+
+
+def _import_guard(package: str, *path: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-c", _IMPORT_GUARD, package, *path],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return proc.stdout.strip()
+
+
+def test_no_module_reads_the_process_while_it_is_imported() -> None:
+    """What a warm child skips is the import: safe only while importing reads nothing that
+    differs between processes (environment, directory, arguments, clock)."""
+    assert _import_guard("rovo_reconcile") == ""
+
+
+def test_the_import_guard_sees_a_read(tmp_path: Path) -> None:
+    """The guard above can fail: a module that reads the environment or the directory while
+    it is imported is caught, at its line."""
+    package = tmp_path / "probe"
+    package.mkdir()
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    (package / "reader.py").write_text(
+        'import os, pathlib\nHOME = os.environ.get("HOME")\nHERE = pathlib.Path.cwd()\n',
+        encoding="utf-8",
+    )
+    reads = _import_guard("probe", str(tmp_path)).splitlines()
+    assert reads == [
+        f"os.environ['HOME'] at {package / 'reader.py'}:2",
+        f"os.getcwd() at {package / 'reader.py'}:3",
+    ]

@@ -1,22 +1,27 @@
-"""Run the CLI in a fresh process forked from an interpreter that has its libraries loaded.
+"""Run the CLI in a fresh process forked from an interpreter that has already imported it.
 
 Every end-to-end test runs `python -m rovo_reconcile ARGS...` as its own process. Most of
-that process's CPU, ~0.15 s of ~0.3 s, is the interpreter starting and importing click,
-pydantic, httpx, ruamel.yaml and starlette: the same work ~350 times a run. Here one server
-process per pytest worker imports those libraries once, then forks a child per command.
+that process's CPU (~0.2 s of ~0.3 s) is the interpreter starting and importing the package
+and its libraries: the same work ~400 times a run, which on two cores was the difference
+between a 65 s suite and a 50 s one (issue 9). Here one server per pytest worker imports every
+module of the package once (`_preload`: imports only, no function of ours runs), then forks a
+child per command that runs `rovo_reconcile.__main__` through `runpy`, as `python -m` does.
 
-The child is a real process, as a cold start gives it: its own pid, argv, environment,
-working directory, stdout/stderr (the caller's files, passed over a Unix socket; stdin is
-/dev/null) and exit status (a code, or the signal that killed it). `rovo_reconcile` itself is
-never imported by the server: each child imports the package, runs its module-level code and
-reads its environment afresh, through `runpy`, exactly as `python -m rovo_reconcile` does.
-tests/test_warm_cli.py holds a warm child's output and exit code to a cold process's.
+The child is a real process: its own pid, argv, environment, working directory, stdout and
+stderr (the caller's files, passed over a Unix socket; stdin is /dev/null), the exit status
+of a new interpreter (a code, or the signal that killed it; stdio flushed, atexit and
+weakref.finalize callbacks run), real sockets to a real emulator, real files. What it skips
+is the import, and the package does no work at import time that depends on the process:
+no module reads the environment, the directory, the arguments or the clock while it is
+imported (tests/test_warm_cli.py checks that, and holds each child's output and exit code to
+a cold process's, command for command).
 
-What a warm child cannot reproduce, it does not pretend to: a request whose environment
-differs from the server's in anything the interpreter reads while starting (PYTHON*, LANG,
-LC_*) runs cold, and so does every call of a test marked `cold_cli`, and every call when
-ROVO_TEST_COLD_CLI=1. The tests of start-up itself (imports, console script, completion,
-pre-commit hook) start their processes themselves. Children share the server's hash seed.
+What a warm child cannot reproduce, it does not pretend to: a call whose environment differs
+from the server's in anything the interpreter reads while starting (PYTHON*, LANG, LC_*, TZ)
+runs cold, as does every call of a test marked `cold_cli` and every call when
+ROVO_TEST_COLD_CLI=1; `.ci/run` runs the whole suite that way too. Tests of start-up itself
+(imports, console script, completion, the pre-commit hook) start their processes themselves.
+Children share the server's hash seed; `random` is reseeded in each.
 """
 
 from __future__ import annotations
@@ -37,32 +42,25 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
-_LIBRARIES = """
-import importlib, pkgutil, sys
-before = set(sys.modules)
-import rovo_reconcile
-for module in pkgutil.walk_packages(rovo_reconcile.__path__, "rovo_reconcile."):
-    if not module.name.endswith("__main__"):
-        importlib.import_module(module.name)
-# Imported inside functions, on some paths only.
-for name in ("jsonschema", "uvicorn", "deepdiff", "publicsuffixlist"):
-    importlib.import_module(name)
-for name in sys.modules:
-    if name not in before and name.split(".")[0] != "rovo_reconcile":
-        print(name)
-"""
-"""Lists, in import order, every module outside `rovo_reconcile` that its modules import."""
+LAZY_LIBRARIES = ("jsonschema", "uvicorn", "deepdiff", "publicsuffixlist")
+"""Imported inside functions of the package, on some paths only."""
 
 
 def _preload() -> None:
-    """Import what the CLI's modules import, learnt from a throwaway interpreter, never ours."""
-    names = subprocess.run(
-        [sys.executable, "-c", _LIBRARIES], capture_output=True, text=True, check=True
-    ).stdout.split()
-    for name in names:
-        with contextlib.suppress(ImportError):  # a C extension's inner module
-            importlib.import_module(name)
-    assert not any(n.split(".")[0] == "rovo_reconcile" for n in sys.modules)
+    """Import every module of the package, and what they import, as `python -m` would.
+
+    Only imports: no function of the package runs in the server, so every cache a command
+    fills (`functools.cache` and the like) is empty in each child, as in a new interpreter.
+    """
+    import pkgutil
+
+    import rovo_reconcile
+
+    for module in pkgutil.walk_packages(rovo_reconcile.__path__, "rovo_reconcile."):
+        if not module.name.endswith("__main__"):
+            importlib.import_module(module.name)
+    for name in LAZY_LIBRARIES:
+        importlib.import_module(name)
 
 
 def interpreter_env(env: Mapping[str, str]) -> dict[str, str]:
