@@ -19,7 +19,7 @@ import pytest
 from .conftest import EXAMPLES, cold_cli
 from .warm_cli import WarmCli, interpreter_env
 
-pytestmark = pytest.mark.skipif(cold_cli(), reason="ROVO_TEST_COLD_CLI=1: no warm server")
+needs_warm = pytest.mark.skipif(cold_cli(), reason="ROVO_TEST_COLD_CLI=1: no warm server")
 
 BROKEN = """apiVersion: rovo-reconcile/v1
 kind: OrgPolicy
@@ -63,6 +63,7 @@ def _cold(args: tuple[str, ...], cwd: Path, env: dict[str, str]) -> tuple[int, s
     return proc.returncode, proc.stdout, proc.stderr
 
 
+@needs_warm
 @pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
 def test_a_warm_child_prints_and_exits_as_a_cold_process(
     args: tuple[str, ...], warm_cli: WarmCli, tmp_path: Path
@@ -81,6 +82,7 @@ def test_a_warm_child_prints_and_exits_as_a_cold_process(
     assert warm == cold
 
 
+@needs_warm
 def test_a_warm_child_reads_its_own_environment_and_directory(
     warm_cli: WarmCli, tmp_path: Path
 ) -> None:
@@ -92,6 +94,7 @@ def test_a_warm_child_reads_its_own_environment_and_directory(
     assert code == 64  # p.yaml is looked for in tmp_path, not in the server's directory
 
 
+@needs_warm
 def test_signals_reach_a_warm_child_and_its_status_comes_back(
     warm_cli: WarmCli, tmp_path: Path
 ) -> None:
@@ -115,12 +118,14 @@ def test_signals_reach_a_warm_child_and_its_status_comes_back(
             assert child.wait(30) == expected, err.read_text()
 
 
+@needs_warm
 def test_a_warm_child_past_its_timeout_is_killed(warm_cli: WarmCli, tmp_path: Path) -> None:
     args = ["emulator", "serve", "--port", "0", "--state", str(tmp_path / "e.db")]
     with pytest.raises(subprocess.TimeoutExpired):
         warm_cli.run(args, cwd=tmp_path, env={**os.environ}, timeout=1.0)
 
 
+@needs_warm
 def test_what_the_interpreter_reads_at_start_sends_a_call_cold(warm_cli: WarmCli) -> None:
     assert warm_cli.serves(dict(os.environ))
     for name in ("PYTHONHASHSEED", "PYTHONIOENCODING", "LC_ALL", "LANG", "PYTHONWARNINGS"):
