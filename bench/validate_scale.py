@@ -7,11 +7,13 @@ Generates two deterministic data sets into a temporary directory:
 - `big`: one legitimate policy of about 850 KB, 2,000 domains and 450 addresses, each
   with a note.
 
-For each it times `load_policies` (the whole of `validate` but the rendering) in this
-process, and PyYAML's `CSafeLoader` parsing the same files in the same run (best of
+For each it times `check_policies` (the whole of `validate` but the rendering) in this
+process alone, and PyYAML's `CSafeLoader` parsing the same files in the same run (best of
 RUNS), and prints the ratio. The 100-org set also runs once through the CLI
-(`rovo-reconcile validate DIR`, interpreter start included). `--profile` prints the top
-of a cProfile of `load_policies` over each set instead.
+(`rovo-reconcile validate DIR`, interpreter start included, on every core as the CLI
+decides). Last, a table of one process against 2 worker processes from 2 to 100 orgs: where
+forking pays (policy/parallel.py). `--profile` prints the top of a cProfile of the check
+over each set instead.
 
 PyYAML is needed for the baseline only: `pip install pyyaml`.
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import os
 import pstats
 import random
 import shutil
@@ -36,7 +39,8 @@ from pathlib import Path
 
 import yaml
 
-from rovo_reconcile.policy.loader import load_policies
+from rovo_reconcile.policy.loader import check_policies
+from rovo_reconcile.policy.parallel import PARALLEL_BYTES, split_work
 
 TODAY = date(2026, 1, 15)
 APPS = ["jira", "jsm", "confluence", "compass", "rovo"]
@@ -174,11 +178,32 @@ def c_parse(directory: Path) -> None:
             yaml.load(stream.read().decode("utf-8"), Loader=yaml.CSafeLoader)
 
 
-def validate(directory: Path) -> None:
-    result = load_policies([str(directory)], TODAY)
+def validate(directory: Path, jobs: int | None = 1) -> None:
+    """`validate`'s check (`check_policies`): in this process alone unless `jobs` says
+    otherwise (None: as the CLI decides, by size and cores)."""
+    result = check_policies([str(directory)], TODAY, jobs=jobs)
     if result.errors:
         first = result.problems[0]
         raise SystemExit(f"generated policy has errors, first: {first}")
+
+
+def parallel_table(root: Path, runs: int) -> None:
+    """Where checking in worker processes pays: one process against 2 workers by size."""
+    print(f"\nworkers ({os.cpu_count()} cores; the CLI forks from {PARALLEL_BYTES / 1e6:.1f} MB):")
+    print("  orgs     MB   1 process   2 workers   ratio   auto")
+    for count in (2, 5, 10, 25, 50, 100):
+        directory = root / f"parallel-{count}"
+        directory.mkdir()
+        for org in range(count):
+            text = policy(org, domains=150, lists=8, per_list=60, note_words=None)
+            (directory / f"org-{org:03d}.yaml").write_text(text, "utf-8")
+        size = sum(p.stat().st_size for p in _files(directory))
+        one = best(runs, lambda d=directory: validate(d, 1))
+        two = best(runs, lambda d=directory: validate(d, 2))
+        auto = "2 workers" if len(split_work(_files(directory))) > 1 else "1 process"
+        print(
+            f"  {count:4} {size / 1e6:6.2f}   {one:7.3f} s   {two:7.3f} s   {two / one:5.2f}   {auto}"
+        )
 
 
 def best(runs: int, work: Callable[[], None]) -> float:
@@ -206,7 +231,7 @@ def cli_once(directory: Path) -> float:
 
 def profile(directory: Path, lines: int) -> str:
     profiler = cProfile.Profile()
-    profiler.runcall(validate, directory)
+    profiler.runcall(validate, directory, 1)
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
     stats.sort_stats("cumulative").print_stats(lines)
@@ -241,6 +266,7 @@ def main() -> None:
         if not args.profile:
             cli = cli_once(orgs)
             print(f"CLI `rovo-reconcile validate` of the 100 orgs, once: {cli:.2f} s")
+            parallel_table(root, args.runs)
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)

@@ -148,10 +148,10 @@ def validate(paths: tuple[str, ...], fmt: str, strict: bool, now: date | None) -
 
     Exit 0 when valid, 1 when any file has an error (or a warning, with --strict).
     """
-    from rovo_reconcile.policy.loader import load_policies
+    from rovo_reconcile.policy.loader import check_policies
     from rovo_reconcile.render.report import render_report
 
-    result = load_policies(paths, today(now))
+    result = check_policies(paths, today(now))
     click.echo(render_report(result, fmt, strict=strict, color=_use_color()), nl=False)
     failed = result.errors > 0 or (strict and result.warnings > 0)
     return EXIT_ERROR if failed else EXIT_OK

@@ -6,19 +6,21 @@ line; the models come back only for files without errors.
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from rovo_reconcile.errors import UsageError
 from rovo_reconcile.policy.files import real_path, special_kind
 from rovo_reconcile.policy.layering import Layer, baseline_problems, resolve
 from rovo_reconcile.policy.model import Org, OrgPolicy
 from rovo_reconcile.policy.packed import PackedPolicy, WholePolicy, pack, whole
+from rovo_reconcile.policy.parallel import map_in_workers, split_work
 from rovo_reconcile.policy.problems import ERROR, WARNING, Mark, Problem
 from rovo_reconcile.policy.rules import check_policy
 from rovo_reconcile.policy.salvage import salvage
@@ -27,7 +29,7 @@ from rovo_reconcile.policy.yaml_source import SourceDocument, YamlRejected, load
 
 _T = TypeVar("_T")
 
-__all__ = ["LoadedPolicy", "PolicySet", "find_policy_files", "load_policies"]
+__all__ = ["LoadedPolicy", "PolicySet", "check_policies", "find_policy_files", "load_policies"]
 
 _SUFFIXES = (".yaml", ".yml")
 
@@ -148,50 +150,111 @@ def load_policies(paths: Iterable[str], today: date, *, packed: bool = False) ->
     Baselines (`kind: Baseline`) are checked but never returned as policies; an org file
     that `extends` one comes back merged over its chain (policy/layering.py). `packed`
     keeps each policy packed (`PackedPolicy`: a third of the memory, the same model on
-    access) for callers that hold every policy while they plan (plan, apply, drift);
-    `validate` keeps them as they are, which costs no time."""
-    result = PolicySet()
-    orgs: dict[str, LoadedPolicy] = {}
+    access) for callers that hold every policy while they plan (plan, apply, drift).
+    `check_policies` is the same check for `validate`, without the models."""
     files = find_policy_files(paths)
-    result.files.extend(str(path) for path in files)
-    checked = _Checked(today, result.problems)
-    keep = pack if packed else whole
-    # Checked one after the other: worker processes were measured slower on 2 cores, since
-    # sending each checked policy back (models and source marks, about 130 KB pickled for a
-    # 20 KB file) costs more than the second core saves (bench/README.md, "validate").
-    for found in _paused_gc(checked.check(path) for path in dict.fromkeys(files)):
+    result = PolicySet([str(path) for path in files])
+    checked = _Checked(today, result.problems, _listed(files))
+    loaded = _load_each(files, checked, pack if packed else whole)
+    result.policies.extend(_one_per_org(loaded, result.problems))
+    # Every chain through a shared baseline finds that baseline's problems again.
+    result.problems[:] = sorted(dict.fromkeys(result.problems))
+    return result
+
+
+def check_policies(paths: Iterable[str], today: date, *, jobs: int | None = None) -> PolicySet:
+    """Every problem of every file, as `load_policies` reports them, and no models.
+
+    Many files are checked on every core (policy/parallel.py): each worker sends back its
+    files' problems and org ids only, and the one-file-per-org check runs here, over all of
+    them in file order. `jobs` forces a number of workers (1: this process alone)."""
+    files = find_policy_files(paths)
+    result = PolicySet([str(path) for path in files])
+    listed = _listed(files)
+    chunks = split_work(files, jobs)
+    outcomes = map_in_workers(functools.partial(_check_chunk, listed, today), chunks)
+    org_files: list[_OrgFile] = []
+    for problems, found in outcomes:
+        result.problems.extend(problems)
+        org_files.extend(found)
+    for _ in _one_per_org(org_files, result.problems):
+        pass
+    result.problems[:] = sorted(dict.fromkeys(result.problems))
+    return result
+
+
+class _OrgFile(NamedTuple):
+    """What the one-file-per-org check needs of a checked org file."""
+
+    file: str
+    org_id: str
+    org_mark: Mark
+
+
+def _check_chunk(
+    listed: dict[Path, str], today: date, files: list[Path]
+) -> tuple[list[Problem], list[_OrgFile]]:
+    """In a worker: some of the files, checked; their problems and their org ids."""
+    problems: list[Problem] = []
+    checked = _Checked(today, problems, listed)
+    found = [
+        _OrgFile(loaded.file, loaded.org_id, loaded.org_mark)
+        for loaded in _load_each(files, checked, whole)
+    ]
+    return problems, found
+
+
+def _listed(files: list[Path]) -> dict[Path, str]:
+    """Each file named or found on the command line, by its real path: a baseline reached
+    through `extends` is reported under that name too, whichever file reached it first."""
+    return {real_path(path): str(path) for path in files}
+
+
+_Org = TypeVar("_Org", LoadedPolicy, _OrgFile)
+
+
+def _one_per_org(loaded: Iterable[_Org], problems: list[Problem]) -> Iterator[_Org]:
+    """The policies, in order, but for a second file of an org already governed: an error."""
+    orgs: dict[str, _Org] = {}
+    for policy in loaded:
+        first = orgs.setdefault(policy.org_id, policy)
+        if first is policy:
+            yield policy
+            continue
+        problems.append(
+            Problem.at(
+                policy.file,
+                policy.org_mark,
+                ERROR,
+                "org.duplicate",
+                f"organization {policy.org_id} is also governed by "
+                f"{first.file}:{first.org_mark.line}",
+                "keep one policy file per organization",
+            )
+        )
+
+
+def _load_each(
+    files: list[Path],
+    checked: _Checked,
+    keep: Callable[[OrgPolicy, dict[str, Mark]], PackedPolicy | WholePolicy],
+) -> Iterator[LoadedPolicy]:
+    """Each org file without errors, checked and merged over its baselines, in order."""
+    for found in _paused_gc(checked.check(path) for path in files):
         if found is None:
             continue
         policy, sources, origins = found.policy, found.sources, {}
         if found.extends:  # a baseline's chain too, if no org extends it yet
-            layered = resolve(checked.layer(found), checked.layer_at, today)
-            result.problems.extend(layered.problems)
+            layered = resolve(checked.layer(found), checked.layer_at, checked.today)
+            checked.problems.extend(layered.problems)
             if any(p.severity == ERROR for p in layered.problems):
                 continue
             policy, sources, origins = layered.policy, layered.sources, layered.origins
         if found.kind == "Baseline":
             continue
-        loaded = LoadedPolicy(
+        yield LoadedPolicy(
             found.file, policy.org.id, found.org_mark, keep(policy, sources), origins
         )
-        first = orgs.setdefault(loaded.org_id, loaded)
-        if first is not loaded:
-            result.problems.append(
-                Problem.at(
-                    loaded.file,
-                    loaded.org_mark,
-                    ERROR,
-                    "org.duplicate",
-                    f"organization {loaded.org_id} is also governed by "
-                    f"{first.file}:{first.org_mark.line}",
-                    "keep one policy file per organization",
-                )
-            )
-            continue
-        result.policies.append(loaded)
-    # Every chain through a shared baseline finds that baseline's problems again.
-    result.problems[:] = sorted(dict.fromkeys(result.problems))
-    return result
 
 
 @dataclass(frozen=True)
@@ -222,9 +285,10 @@ class _Checked:
     its problems reported once. Only baselines are kept whole (few, shared, and each
     needed again by every file that extends it)."""
 
-    def __init__(self, today: date, problems: list[Problem]) -> None:
+    def __init__(self, today: date, problems: list[Problem], listed: dict[Path, str]) -> None:
         self.today = today
         self.problems = problems
+        self.listed = listed
         self.done: dict[Path, _File | _Seen | None] = {}
 
     def check(self, path: Path, display: str | None = None) -> _File | None:
@@ -254,7 +318,7 @@ class _Checked:
         if path not in self.done:
             if not path.is_file():
                 return None, False
-            self.check(path, os.path.relpath(path))
+            self.check(path, self.listed.get(path) or os.path.relpath(path))
         found = self.done[path]
         if isinstance(found, _Seen):  # not a baseline: `resolve` says so
             kind_only = SourceDocument(found.file, {"kind": found.kind})

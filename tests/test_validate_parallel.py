@@ -1,0 +1,143 @@
+"""`validate` on every core (policy/parallel.py): the same report as one process, in any split.
+
+Workers check runs of files and send back problems and org ids; the one-file-per-org check
+and the sorting happen in the parent. What could differ is whatever one process learns from
+an earlier file: a shared baseline met by files in different workers, an org governed by files
+in different runs, a baseline named on the command line and reached through `extends`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from rovo_reconcile.policy import parallel
+from rovo_reconcile.policy.loader import check_policies, load_policies
+
+from .conftest import EXAMPLES, ROOT, CliRunner
+
+TODAY = date(2026, 11, 26)
+ORG = "6b1f3a0e-5c2d-4f7a-9e88-2d4c1b0a9f1{}"
+
+BASELINE = """\
+apiVersion: rovo-reconcile/v1
+kind: Baseline
+locked: [mcp.authentication.apiToken, ipAllowlists.Corporate egress]
+mcp:
+  authentication: {apiToken: false}
+  domains: [https://*.com/**]
+ipAllowlists:
+  - {name: Corporate egress, enabled: true, apps: [jira], addresses: [91.208.44.0/24]}
+"""
+"""A baseline with an error of its own (a pattern that admits every .com host)."""
+
+GOOD_BASELINE = BASELINE.replace("https://*.com/**", "https://tools.corp.example/**")
+
+
+def _org(n: int, *, extends: str | None = None, body: str = "") -> str:
+    head = "apiVersion: rovo-reconcile/v1\nkind: OrgPolicy\n"
+    if extends:
+        head += f"extends: {extends}\n"
+    return head + f"org:\n  id: {ORG.format(n)}\n" + body
+
+
+def _repo(root: Path) -> Path:
+    """Orgs in many files: some extend a broken baseline, some a good one, one weakens a lock,
+    two govern the same org far apart, one is not YAML, one is a valid stand-alone policy."""
+    (root / "baselines").mkdir(parents=True)
+    (root / "baselines" / "broken.yaml").write_text(BASELINE)
+    (root / "baselines" / "corp.yaml").write_text(GOOD_BASELINE)
+    orgs = root / "orgs"
+    orgs.mkdir()
+    for n in range(10):
+        extends = "../baselines/broken.yaml" if n % 3 == 0 else "../baselines/corp.yaml"
+        (orgs / f"org-{n:02}.yaml").write_text(_org(n, extends=extends))
+    (orgs / "org-04.yaml").write_text(
+        _org(4, extends="../baselines/corp.yaml", body="mcp:\n  authentication: {apiToken: true}\n")
+    )
+    (orgs / "zz-duplicate.yaml").write_text(_org(1))
+    (orgs / "not-yaml.yaml").write_text("org: [unclosed\n")
+    shutil.copy(EXAMPLES / "enterprise.yaml", orgs / "enterprise.yaml")
+    return root
+
+
+def _report(result: object) -> tuple[list[str], list[tuple[object, ...]]]:
+    files = list(result.files)  # type: ignore[attr-defined]
+    problems = [
+        (p.file, p.line, p.column, p.severity, p.code, p.message, p.hint)
+        for p in result.problems  # type: ignore[attr-defined]
+    ]
+    return files, problems
+
+
+@pytest.mark.parametrize("jobs", [1, 2, 3, 5])
+@pytest.mark.parametrize("how", ["relative", "absolute", "baseline-listed-first"])
+def test_every_split_reports_what_one_process_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int, how: str
+) -> None:
+    root = _repo(tmp_path)
+    monkeypatch.chdir(root)
+    paths = {
+        "relative": ["orgs", "baselines"],
+        "absolute": [str(root / "orgs"), str(root / "baselines")],
+        "baseline-listed-first": ["baselines/broken.yaml", str(root / "orgs")],
+    }[how]
+    serial = load_policies(paths, TODAY)
+    codes = {p.code for p in serial.problems}
+    assert {"org.duplicate", "yaml.syntax"} <= codes, codes  # the repo has what it should
+    assert len(serial.policies) > 1
+    assert _report(check_policies(paths, TODAY, jobs=jobs)) == _report(serial)
+
+
+@pytest.mark.parametrize("jobs", [2, 4])
+def test_the_corpus_and_examples_report_the_same_in_workers(jobs: int) -> None:
+    paths = [str(ROOT / "tests" / "corpus"), str(EXAMPLES), str(ROOT / "examples" / "policy-repo")]
+    assert _report(check_policies(paths, TODAY, jobs=jobs)) == _report(load_policies(paths, TODAY))
+
+
+def test_work_is_split_in_order_and_only_when_it_pays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = []
+    for n in range(10):
+        path = tmp_path / f"{n}.yaml"
+        path.write_text("x" * 1000)
+        files.append(path)
+    monkeypatch.delenv("ROVO_RECONCILE_JOBS", raising=False)
+    monkeypatch.setattr(parallel, "_cores", lambda: 2)
+    assert parallel.split_work(files) == [files]  # 10 KB: one process
+    monkeypatch.setattr(parallel, "PARALLEL_BYTES", 5_000)
+    runs = parallel.split_work(files)
+    assert len(runs) == 8
+    assert [f for run in runs for f in run] == files
+    monkeypatch.setattr(parallel, "_cores", lambda: 1)
+    assert parallel.split_work(files) == [files]  # one core: never fork
+    monkeypatch.setenv("ROVO_RECONCILE_JOBS", "3")
+    assert len(parallel.split_work(files)) == 10  # forced: 3 workers, a run of 1 or 2 each
+
+
+def test_validate_in_workers_prints_what_one_process_prints(cli: CliRunner, tmp_path: Path) -> None:
+    root = _repo(tmp_path / "repo")
+    outputs = {}
+    for jobs in ("1", "3"):
+        for fmt in ("text", "json", "github"):
+            result = cli(
+                "validate", "--format", fmt, "orgs", "baselines",
+                cwd=root, env={"ROVO_RECONCILE_JOBS": jobs},
+            )  # fmt: skip
+            assert result.code == 1
+            outputs[jobs, fmt] = result.stdout
+    for fmt in ("text", "json", "github"):
+        assert outputs["3", fmt] == outputs["1", fmt]
+    assert json.loads(outputs["3", "json"])["summary"]["files"] == 15
+
+
+def test_a_bad_number_of_workers_is_a_usage_error(cli: CliRunner) -> None:
+    result = cli("validate", str(EXAMPLES), env={"ROVO_RECONCILE_JOBS": "many"})
+    assert result.code == 64
+    assert "ROVO_RECONCILE_JOBS='many' is not a number of workers" in result.stderr
+    assert "Traceback" not in result.stderr
