@@ -150,12 +150,18 @@ def load_policies(paths: Iterable[str], today: date, *, packed: bool = False) ->
     Baselines (`kind: Baseline`) are checked but never returned as policies; an org file
     that `extends` one comes back merged over its chain (policy/layering.py). `packed`
     keeps each policy packed (`PackedPolicy`: a third of the memory, the same model on
-    access) for callers that hold every policy while they plan (plan, apply, drift).
-    `check_policies` is the same check for `validate`, without the models."""
+    access) for callers that hold every policy while they plan (plan, apply, drift); many
+    packed policies are loaded on every core (policy/parallel.py: ~20 KB pickled an org,
+    where a model with its marks was ~130 KB). `check_policies` is the same check for
+    `validate`, without the models."""
     files = find_policy_files(paths)
     result = PolicySet([str(path) for path in files])
-    checked = _Checked(today, result.problems, _listed(files))
-    loaded = _load_each(files, checked, pack if packed else whole)
+    runs = split_work(files) if packed else [files]
+    load = functools.partial(_load_run, _listed(files), today, pack if packed else whole)
+    loaded: list[LoadedPolicy] = []
+    for problems, policies in map_in_workers(load, runs):
+        result.problems.extend(problems)
+        loaded.extend(policies)
     result.policies.extend(_one_per_org(loaded, result.problems))
     # Every chain through a shared baseline finds that baseline's problems again.
     result.problems[:] = sorted(dict.fromkeys(result.problems))
@@ -170,11 +176,9 @@ def check_policies(paths: Iterable[str], today: date, *, jobs: int | None = None
     them in file order. `jobs` forces a number of workers (1: this process alone)."""
     files = find_policy_files(paths)
     result = PolicySet([str(path) for path in files])
-    listed = _listed(files)
-    chunks = split_work(files, jobs)
-    outcomes = map_in_workers(functools.partial(_check_chunk, listed, today), chunks)
+    check = functools.partial(_check_run, _listed(files), today)
     org_files: list[_OrgFile] = []
-    for problems, found in outcomes:
+    for problems, found in map_in_workers(check, split_work(files, jobs)):
         result.problems.extend(problems)
         org_files.extend(found)
     for _ in _one_per_org(org_files, result.problems):
@@ -191,10 +195,22 @@ class _OrgFile(NamedTuple):
     org_mark: Mark
 
 
-def _check_chunk(
+_Keep = Callable[[OrgPolicy, dict[str, Mark]], PackedPolicy | WholePolicy]
+
+
+def _load_run(
+    listed: dict[Path, str], today: date, keep: _Keep, files: list[Path]
+) -> tuple[list[Problem], list[LoadedPolicy]]:
+    """A run of files, checked (in a worker, or here): their problems and policies."""
+    problems: list[Problem] = []
+    checked = _Checked(today, problems, listed)
+    return problems, list(_load_each(files, checked, keep))
+
+
+def _check_run(
     listed: dict[Path, str], today: date, files: list[Path]
 ) -> tuple[list[Problem], list[_OrgFile]]:
-    """In a worker: some of the files, checked; their problems and their org ids."""
+    """`_load_run` that sends back org ids, not models."""
     problems: list[Problem] = []
     checked = _Checked(today, problems, listed)
     found = [
@@ -234,11 +250,7 @@ def _one_per_org(loaded: Iterable[_Org], problems: list[Problem]) -> Iterator[_O
         )
 
 
-def _load_each(
-    files: list[Path],
-    checked: _Checked,
-    keep: Callable[[OrgPolicy, dict[str, Mark]], PackedPolicy | WholePolicy],
-) -> Iterator[LoadedPolicy]:
+def _load_each(files: list[Path], checked: _Checked, keep: _Keep) -> Iterator[LoadedPolicy]:
     """Each org file without errors, checked and merged over its baselines, in order."""
     for found in _paused_gc(checked.check(path) for path in files):
         if found is None:

@@ -1,4 +1,5 @@
-"""`validate` on every core (policy/parallel.py): the same report as one process, in any split.
+"""Policies loaded on every core (policy/parallel.py): the same report and policies as one
+process, in any split; `validate` gets problems back, plan, apply and drift packed policies.
 
 Workers check runs of files and send back problems and org ids; the one-file-per-org check
 and the sorting happen in the parent. What could differ is whatever one process learns from
@@ -109,6 +110,7 @@ def test_work_is_split_in_order_and_only_when_it_pays(
         files.append(path)
     monkeypatch.delenv("ROVO_RECONCILE_JOBS", raising=False)
     monkeypatch.setattr(parallel, "_cores", lambda: 2)
+    monkeypatch.setattr(parallel, "_can_fork", lambda: True)  # as in the CLI: one thread
     assert parallel.split_work(files) == [files]  # 10 KB: one process
     monkeypatch.setattr(parallel, "PARALLEL_BYTES", 5_000)
     runs = parallel.split_work(files)
@@ -116,6 +118,9 @@ def test_work_is_split_in_order_and_only_when_it_pays(
     assert [f for run in runs for f in run] == files
     monkeypatch.setattr(parallel, "_cores", lambda: 1)
     assert parallel.split_work(files) == [files]  # one core: never fork
+    monkeypatch.setattr(parallel, "_cores", lambda: 2)
+    monkeypatch.setattr(parallel, "_can_fork", lambda: False)
+    assert parallel.split_work(files) == [files]  # another thread: never fork
     monkeypatch.setenv("ROVO_RECONCILE_JOBS", "3")
     assert len(parallel.split_work(files)) == 10  # forced: 3 workers, a run of 1 or 2 each
 
@@ -141,3 +146,44 @@ def test_a_bad_number_of_workers_is_a_usage_error(cli: CliRunner) -> None:
     assert result.code == 64
     assert "ROVO_RECONCILE_JOBS='many' is not a number of workers" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("jobs", ["1", "2", "3"])
+def test_packed_policies_load_in_workers_as_in_one_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: str
+) -> None:
+    """plan, apply and drift load packed policies on every core: the same problems, the same
+    policies in the same order, each with the lines and files its values came from."""
+    root = _repo(tmp_path)
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("ROVO_RECONCILE_JOBS", "1")
+    serial = load_policies(["orgs", "baselines"], TODAY, packed=True)
+    monkeypatch.setenv("ROVO_RECONCILE_JOBS", jobs)
+    split = load_policies(["orgs", "baselines"], TODAY, packed=True)
+    assert _report(split) == _report(serial)
+    assert [p.file for p in split.policies] == [p.file for p in serial.policies]
+    for ours, theirs in zip(split.policies, serial.policies, strict=True):
+        assert (ours.org_id, ours.org_mark) == (theirs.org_id, theirs.org_mark)
+        assert ours.policy == theirs.policy
+        assert ours.source_places() == theirs.source_places()
+        assert ours.domain_patterns() == theirs.domain_patterns()
+
+
+def test_plan_with_workers_prints_what_one_process_prints(cli: CliRunner, tmp_path: Path) -> None:
+    """Five orgs planned against the sandbox, loaded by 1 and by 3 workers."""
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    for n in range(5):
+        text = (EXAMPLES / "small-team.yaml").read_text()
+        first_id = text.split("id: ", 1)[1].split()[0]
+        (policies / f"org-{n}.yaml").write_text(text.replace(first_id, ORG.format(n)))
+    outputs = []
+    for jobs in ("1", "3"):
+        result = cli(
+            "plan", "--format", "json", "policies",
+            cwd=tmp_path, env={"ROVO_RECONCILE_JOBS": jobs},
+        )  # fmt: skip
+        assert result.code == 0, result.stderr
+        outputs.append(json.loads(result.stdout))
+    assert outputs[0] == outputs[1]
+    assert len(outputs[0]["orgs"]) == 5
