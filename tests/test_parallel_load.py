@@ -119,10 +119,12 @@ def test_work_is_split_in_order_and_only_when_it_pays(
     monkeypatch.setattr(parallel, "_cores", lambda: 1)
     assert parallel.split_work(files) == [files]  # one core: never fork
     monkeypatch.setattr(parallel, "_cores", lambda: 2)
-    monkeypatch.setattr(parallel, "_can_fork", lambda: False)
-    assert parallel.split_work(files) == [files]  # another thread: never fork
     monkeypatch.setenv("ROVO_RECONCILE_JOBS", "3")
     assert len(parallel.split_work(files)) == 10  # forced: 3 workers, a run of 1 or 2 each
+    monkeypatch.setattr(parallel, "_can_fork", lambda: False)
+    assert parallel.split_work(files) == [files]  # another thread: never fork
+    monkeypatch.delenv("ROVO_RECONCILE_JOBS")
+    assert parallel.split_work(files) == [files]
 
 
 def test_validate_in_workers_prints_what_one_process_prints(cli: CliRunner, tmp_path: Path) -> None:
