@@ -21,6 +21,12 @@ from rovo_reconcile.policy.loader import check_policies, load_policies
 
 from .conftest import EXAMPLES, ROOT, CliRunner
 
+pytestmark = pytest.mark.filterwarnings(
+    # Python 3.12+ warns when a process with threads forks; a pytest worker may have one
+    # (a fake server's). The CLI forks with none (policy/parallel.py checks).
+    "ignore:This process .* is multi-threaded:DeprecationWarning"
+)
+
 TODAY = date(2026, 11, 26)
 ORG = "6b1f3a0e-5c2d-4f7a-9e88-2d4c1b0a9f1{}"
 
