@@ -195,3 +195,36 @@ def test_plan_with_workers_prints_what_one_process_prints(cli: CliRunner, tmp_pa
         outputs.append(json.loads(result.stdout))
     assert outputs[0] == outputs[1]
     assert len(outputs[0]["orgs"]) == 5
+
+
+@pytest.mark.parametrize("jobs", [2, 3])
+@pytest.mark.parametrize("how", ["symlinks-in-directories", "relative-and-absolute"])
+def test_one_file_under_two_names_is_reported_as_one_process_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int, how: str
+) -> None:
+    """A file reached by two names (a symlink in a policy directory, or one path given
+    relative and absolute) is one file: checked once, under its first name, in any split."""
+    root = _repo(tmp_path)
+    monkeypatch.chdir(root)
+    (root / "baselines" / "zz-link.yaml").symlink_to("broken.yaml")
+    (root / "orgs" / "zz-link.yaml").symlink_to("org-03.yaml")
+    paths = {
+        "symlinks-in-directories": ["orgs", "baselines"],
+        "relative-and-absolute": [
+            "orgs/org-01.yaml",
+            "orgs/not-yaml.yaml",
+            "orgs/org-02.yaml",
+            str(root / "orgs" / "org-01.yaml"),
+            str(root / "orgs" / "not-yaml.yaml"),
+        ],
+    }[how]
+    serial = load_policies(paths, TODAY)
+    problems = _report(serial)[1]
+    assert not [p for p in problems if "zz-link" in str(p[0]) or str(root) in str(p[0])]
+    assert not [p for p in problems if p[4] == "org.duplicate" and p[0] in p[5]]  # not itself
+    assert _report(check_policies(paths, TODAY, jobs=jobs)) == _report(serial)
+    packed = load_policies(paths, TODAY, packed=True)
+    monkeypatch.setenv("ROVO_RECONCILE_JOBS", str(jobs))
+    split = load_policies(paths, TODAY, packed=True)
+    assert _report(split) == _report(packed)
+    assert [p.file for p in split.policies] == [p.file for p in packed.policies]
