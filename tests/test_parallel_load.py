@@ -9,8 +9,11 @@ in different runs, a baseline named on the command line and reached through `ext
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import shutil
+import time
 from datetime import date
 from pathlib import Path
 
@@ -228,3 +231,26 @@ def test_one_file_under_two_names_is_reported_as_one_process_does(
     split = load_policies(paths, TODAY, packed=True)
     assert _report(split) == _report(packed)
     assert [p.file for p in split.policies] == [p.file for p in packed.policies]
+
+
+def _meet(folder: Path, run: list[Path]) -> int:
+    """A run's work that waits (up to 5 s) until two processes are at it, then says which."""
+    (folder / str(os.getpid())).touch()
+    deadline = time.monotonic() + 5
+    while len(list(folder.iterdir())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return os.getpid()
+
+
+@pytest.mark.parametrize("count", [2, 3, 7])
+def test_fewer_files_than_runs_still_get_every_worker(tmp_path: Path, count: int) -> None:
+    """Two workers asked for, fewer files than four runs each: each file its own run, and
+    two processes check them (not one forked worker doing all of it, slower than none)."""
+    files = [tmp_path / f"{n}.yaml" for n in range(count)]
+    for path in files:
+        path.write_text("x")
+    (tmp_path / "met").mkdir()
+    runs = parallel.split_work(files, 2)
+    assert [f for run in runs for f in run] == files
+    work = functools.partial(_meet, tmp_path / "met")
+    assert len(set(parallel.map_in_workers(work, runs))) == 2
