@@ -20,7 +20,7 @@ from rovo_reconcile.policy.files import real_path, special_kind
 from rovo_reconcile.policy.layering import Layer, baseline_problems, resolve
 from rovo_reconcile.policy.model import Org, OrgPolicy
 from rovo_reconcile.policy.packed import PackedPolicy, WholePolicy, pack, whole
-from rovo_reconcile.policy.parallel import map_in_workers, split_work
+from rovo_reconcile.policy.parallel import Runs, map_in_workers, split_work
 from rovo_reconcile.policy.problems import ERROR, WARNING, Mark, Problem
 from rovo_reconcile.policy.rules import check_policy
 from rovo_reconcile.policy.salvage import salvage
@@ -158,7 +158,7 @@ def load_policies(paths: Iterable[str], today: date, *, packed: bool = False) ->
     result = PolicySet([str(path) for path in files])
     listed = _listed(files)
     distinct = _distinct(files, listed)
-    runs = split_work(distinct) if packed else [distinct]
+    runs = split_work(distinct) if packed else Runs([distinct], 1)
     load = functools.partial(_load_run, listed, today, pack if packed else whole)
     loaded: list[LoadedPolicy] = []
     for problems, policies in map_in_workers(load, runs):
