@@ -325,6 +325,7 @@ def test_a_caller_learns_its_server_is_gone_while_other_children_run(tmp_path: P
     finally:
         for child in (first, second):
             if child is not None:
+                child._sock.close()
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(child.pid, signal.SIGKILL)
         server.close()
