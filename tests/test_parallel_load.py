@@ -9,8 +9,11 @@ in different runs, a baseline named on the command line and reached through `ext
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import shutil
+import time
 from datetime import date
 from pathlib import Path
 
@@ -195,3 +198,59 @@ def test_plan_with_workers_prints_what_one_process_prints(cli: CliRunner, tmp_pa
         outputs.append(json.loads(result.stdout))
     assert outputs[0] == outputs[1]
     assert len(outputs[0]["orgs"]) == 5
+
+
+@pytest.mark.parametrize("jobs", [2, 3])
+@pytest.mark.parametrize("how", ["symlinks-in-directories", "relative-and-absolute"])
+def test_one_file_under_two_names_is_reported_as_one_process_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int, how: str
+) -> None:
+    """A file reached by two names (a symlink in a policy directory, or one path given
+    relative and absolute) is one file: checked once, under its first name, in any split."""
+    root = _repo(tmp_path)
+    monkeypatch.chdir(root)
+    (root / "baselines" / "zz-link.yaml").symlink_to("broken.yaml")
+    (root / "orgs" / "zz-link.yaml").symlink_to("org-03.yaml")
+    paths = {
+        "symlinks-in-directories": ["orgs", "baselines"],
+        "relative-and-absolute": [
+            "orgs/org-01.yaml",
+            "orgs/not-yaml.yaml",
+            "orgs/org-02.yaml",
+            str(root / "orgs" / "org-01.yaml"),
+            str(root / "orgs" / "not-yaml.yaml"),
+        ],
+    }[how]
+    serial = load_policies(paths, TODAY)
+    problems = _report(serial)[1]
+    assert not [p for p in problems if "zz-link" in str(p[0]) or str(root) in str(p[0])]
+    assert not [p for p in problems if p[4] == "org.duplicate" and p[0] in p[5]]  # not itself
+    assert _report(check_policies(paths, TODAY, jobs=jobs)) == _report(serial)
+    packed = load_policies(paths, TODAY, packed=True)
+    monkeypatch.setenv("ROVO_RECONCILE_JOBS", str(jobs))
+    split = load_policies(paths, TODAY, packed=True)
+    assert _report(split) == _report(packed)
+    assert [p.file for p in split.policies] == [p.file for p in packed.policies]
+
+
+def _meet(folder: Path, run: list[Path]) -> int:
+    """A run's work that waits (up to 5 s) until two processes are at it, then says which."""
+    (folder / str(os.getpid())).touch()
+    deadline = time.monotonic() + 5
+    while len(list(folder.iterdir())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return os.getpid()
+
+
+@pytest.mark.parametrize("count", [2, 3, 7])
+def test_fewer_files_than_runs_still_get_every_worker(tmp_path: Path, count: int) -> None:
+    """Two workers asked for, fewer files than four runs each: each file its own run, and
+    two processes check them (not one forked worker doing all of it, slower than none)."""
+    files = [tmp_path / f"{n}.yaml" for n in range(count)]
+    for path in files:
+        path.write_text("x")
+    (tmp_path / "met").mkdir()
+    runs = parallel.split_work(files, 2)
+    assert [f for run in runs for f in run] == files
+    work = functools.partial(_meet, tmp_path / "met")
+    assert len(set(parallel.map_in_workers(work, runs))) == 2

@@ -8,16 +8,18 @@ reason elsewhere.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from .conftest import EXAMPLES, cold_cli
-from .warm_cli import WarmCli, interpreter_env
+from .warm_cli import WarmCli, WarmProcess, interpreter_env
 
 needs_warm = pytest.mark.skipif(cold_cli(), reason="ROVO_TEST_COLD_CLI=1: no warm server")
 
@@ -255,3 +257,116 @@ def test_the_import_guard_sees_a_read(tmp_path: Path) -> None:
         f"os.environ['HOME'] at {package / 'reader.py'}:2",
         f"os.getcwd() at {package / 'reader.py'}:3",
     ]
+
+
+def _emulator(server: WarmCli, tmp_path: Path, name: str) -> WarmProcess:
+    """`emulator serve` forked from `server`, once it listens."""
+    read, write = os.pipe()
+    with (tmp_path / f"{name}.stderr").open("w") as stderr:
+        child = server.spawn(
+            ["emulator", "serve", "--port", "0", "--state", str(tmp_path / f"{name}.db")],
+            cwd=tmp_path,
+            env={**os.environ},
+            stdout=write,
+            stderr=stderr.fileno(),
+        )
+    os.close(write)
+    with open(read, encoding="utf-8") as out:
+        assert out.readline().startswith("rovo-reconcile emulator listening on http://")
+    return child
+
+
+def _gone(pid: int, timeout: float) -> bool:
+    """Whether process `pid` has ended (a zombie nobody reaps has) within `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@needs_warm
+def test_a_child_whose_caller_went_away_is_killed_and_the_server_keeps_serving(
+    tmp_path: Path,
+) -> None:
+    """A caller that closes its connection (a test failing before it waits) can no longer
+    stop its child: the server kills it, and reaping it later does not end the server."""
+    server = WarmCli(tmp_path)
+    try:
+        child = _emulator(server, tmp_path, "orphan")
+        child._sock.close()
+        assert _gone(child.pid, 10), "the child outlived its caller"
+        code, out, _ = server.run(["--version"], cwd=tmp_path, env={**os.environ}, timeout=60)
+        assert (code, out.startswith("rovo-reconcile, version")) == (0, True)
+        assert server.serves(dict(os.environ))
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child.pid, signal.SIGKILL)
+        server.close()
+
+
+@needs_warm
+def test_a_caller_learns_its_server_is_gone_while_other_children_run(tmp_path: Path) -> None:
+    """A child holds its own stdio and nothing of the server's: not the connections of the
+    children before it, which kept their callers waiting on a server that had died."""
+    server = WarmCli(tmp_path)
+    first = second = None
+    try:
+        first = _emulator(server, tmp_path, "first")
+        second = _emulator(server, tmp_path, "second")
+        server._process.kill()
+        with pytest.raises(ConnectionError):
+            first.wait(10)
+    finally:
+        for child in (first, second):
+            if child is not None:
+                child._sock.close()
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child.pid, signal.SIGKILL)
+        server.close()
+
+
+_WORKER = r"""
+import os, sys, time
+from pathlib import Path
+from tests.warm_cli import WarmCli
+server = WarmCli(Path(sys.argv[1]))
+read, write = os.pipe()
+child = server.spawn(
+    ["emulator", "serve", "--port", "0", "--state", sys.argv[1] + "/e.db"],
+    cwd=Path(sys.argv[1]), env=dict(os.environ), stdout=write, stderr=2,
+)
+os.close(write)
+os.read(read, 1)
+print(server._process.pid, child.pid, flush=True)
+time.sleep(600)
+"""
+
+
+@needs_warm
+def test_the_server_and_its_children_end_with_the_pytest_worker(tmp_path: Path) -> None:
+    """A pytest worker that dies (a crash, xdist's SIGKILL) leaves no server behind, nor the
+    emulators it started: nothing else would ever stop them."""
+    worker = subprocess.Popen(
+        [sys.executable, "-c", _WORKER, str(tmp_path)],
+        cwd=Path(__file__).resolve().parent.parent,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert worker.stdout is not None
+    pids = [int(pid) for pid in worker.stdout.readline().split()]
+    worker.kill()
+    worker.wait()
+    worker.stdout.close()
+    try:
+        assert len(pids) == 2
+        assert [_gone(pid, 10) for pid in pids] == [True, True]
+    finally:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

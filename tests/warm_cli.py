@@ -106,8 +106,9 @@ def _serve(path: str) -> None:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(64)
-    children: dict[int, socket.socket] = {}
-    """Each running child's connection: its exit status goes there, signals come from it."""
+    children: dict[int, socket.socket | None] = {}
+    """Each child until it is reaped, with its caller's connection while the caller listens:
+    its exit status goes there, signals come from it."""
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
@@ -115,12 +116,16 @@ def _serve(path: str) -> None:
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ)
     selector.register(wake_r, selectors.EVENT_READ)
+    selector.register(0, selectors.EVENT_READ)  # the worker's pipe: EOF when it is gone
     print("ready", flush=True)
     while True:
         for key, _ in selector.select():
             if key.fileobj is listener:
                 conn, _ = listener.accept()
-                pid = _start(conn, listener)
+                # A child keeps its stdio and nothing else of the server's: a connection it
+                # held would hide the server's death from that caller.
+                server = [listener, conn, wake_r, wake_w, selector]
+                pid = _start(conn, server, children)
                 if pid is None:
                     conn.close()
                 else:
@@ -128,6 +133,11 @@ def _serve(path: str) -> None:
                     selector.register(conn, selectors.EVENT_READ, pid)
             elif key.fileobj == wake_r:
                 os.read(wake_r, 4096)
+            elif key.fileobj == 0:
+                if not os.read(0, 4096):  # the pytest worker died: nobody will stop these
+                    for pid in children:
+                        os.kill(pid, signal.SIGKILL)
+                    os._exit(0)
             else:
                 _signal(key.fileobj, key.data, children, selector)  # type: ignore[arg-type]
         while children:
@@ -135,6 +145,8 @@ def _serve(path: str) -> None:
             if pid == 0:
                 break
             conn = children.pop(pid)
+            if conn is None:
+                continue
             selector.unregister(conn)
             with contextlib.suppress(OSError):  # the caller stopped listening
                 _send(conn, {"exit": os.waitstatus_to_exitcode(status)})
@@ -142,20 +154,28 @@ def _serve(path: str) -> None:
 
 
 def _signal(
-    conn: socket.socket, pid: int, children: dict[int, socket.socket], selector: object
+    conn: socket.socket, pid: int, children: dict[int, socket.socket | None], selector: object
 ) -> None:
-    """A caller asks to signal its child; while the child runs, it has not been reaped."""
+    """A caller asks to signal its child; while the child runs, it has not been reaped.
+
+    A caller that closes its connection instead can no longer wait for its child or stop it
+    (a test that failed first): the child is killed, and reaped as any other."""
     try:
         message = _recv(conn)
     except (ConnectionError, OSError):
-        children.pop(pid, None)
+        children[pid] = None
         selector.unregister(conn)  # type: ignore[attr-defined]
         conn.close()
+        os.kill(pid, signal.SIGKILL)
         return
     os.kill(pid, int(message["signal"]))  # type: ignore[call-overload]
 
 
-def _start(conn: socket.socket, listener: socket.socket) -> int | None:
+def _start(
+    conn: socket.socket, server: list[object], children: dict[int, socket.socket | None]
+) -> int | None:
+    """Fork a child for the request on `conn`; `server`: what the child must not keep open
+    (the server's listener, pipes and selector), and the other children's connections."""
     # The descriptors travel with the message's first bytes: read those with recv_fds.
     head, fds, _, _ = socket.recv_fds(conn, _HEADER.size, 3)
     if len(fds) != 3:
@@ -168,8 +188,12 @@ def _start(conn: socket.socket, listener: socket.socket) -> int | None:
     pid = os.fork()
     if pid == 0:
         try:
-            listener.close()
-            conn.close()
+            signal.set_wakeup_fd(-1)  # before its pipe closes: a signal would write there
+            for held in [*server, *(c for c in children.values() if c is not None)]:
+                if isinstance(held, int):
+                    os.close(held)
+                else:
+                    held.close()  # type: ignore[attr-defined]
             _child(request, fds)
         except BaseException:
             import traceback
@@ -190,7 +214,6 @@ def _child(request: dict[str, object], fds: list[int]) -> None:
     import runpy
     import threading
 
-    signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
@@ -291,10 +314,12 @@ class WarmProcess:
         self.send_signal(signal.SIGTERM)
 
     def _finish(self) -> None:
-        code = _recv(self._sock)["exit"]
+        try:
+            code = _recv(self._sock)["exit"]
+        finally:  # a server that died has closed the connection: nothing more will come
+            self._sock.close()
         assert isinstance(code, int)
         self.returncode = code
-        self._sock.close()
 
 
 class WarmCli:
@@ -311,7 +336,7 @@ class WarmCli:
                 self._path,
             ],
             cwd=Path(__file__).resolve().parent.parent,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,  # never written: the server ends when it reads EOF
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -359,7 +384,9 @@ class WarmCli:
     def close(self) -> None:
         self._process.kill()
         self._process.wait()
+        assert self._process.stdin is not None
         assert self._process.stdout is not None
+        self._process.stdin.close()
         self._process.stdout.close()
 
 

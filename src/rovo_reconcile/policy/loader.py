@@ -20,7 +20,7 @@ from rovo_reconcile.policy.files import real_path, special_kind
 from rovo_reconcile.policy.layering import Layer, baseline_problems, resolve
 from rovo_reconcile.policy.model import Org, OrgPolicy
 from rovo_reconcile.policy.packed import PackedPolicy, WholePolicy, pack, whole
-from rovo_reconcile.policy.parallel import map_in_workers, split_work
+from rovo_reconcile.policy.parallel import Runs, map_in_workers, split_work
 from rovo_reconcile.policy.problems import ERROR, WARNING, Mark, Problem
 from rovo_reconcile.policy.rules import check_policy
 from rovo_reconcile.policy.salvage import salvage
@@ -156,8 +156,10 @@ def load_policies(paths: Iterable[str], today: date, *, packed: bool = False) ->
     `validate`, without the models."""
     files = find_policy_files(paths)
     result = PolicySet([str(path) for path in files])
-    runs = split_work(files) if packed else [files]
-    load = functools.partial(_load_run, _listed(files), today, pack if packed else whole)
+    listed = _listed(files)
+    distinct = _distinct(files, listed)
+    runs = split_work(distinct) if packed else Runs([distinct], 1)
+    load = functools.partial(_load_run, listed, today, pack if packed else whole)
     loaded: list[LoadedPolicy] = []
     for problems, policies in map_in_workers(load, runs):
         result.problems.extend(problems)
@@ -176,9 +178,10 @@ def check_policies(paths: Iterable[str], today: date, *, jobs: int | None = None
     them in file order. `jobs` forces a number of workers (1: this process alone)."""
     files = find_policy_files(paths)
     result = PolicySet([str(path) for path in files])
-    check = functools.partial(_check_run, _listed(files), today)
+    listed = _listed(files)
+    check = functools.partial(_check_run, listed, today)
     org_files: list[_OrgFile] = []
-    for problems, found in map_in_workers(check, split_work(files, jobs)):
+    for problems, found in map_in_workers(check, split_work(_distinct(files, listed), jobs)):
         result.problems.extend(problems)
         org_files.extend(found)
     for _ in _one_per_org(org_files, result.problems):
@@ -222,8 +225,19 @@ def _check_run(
 
 def _listed(files: list[Path]) -> dict[Path, str]:
     """Each file named or found on the command line, by its real path: a baseline reached
-    through `extends` is reported under that name too, whichever file reached it first."""
-    return {real_path(path): str(path) for path in files}
+    through `extends` is reported under that name too, whichever file reached it first.
+    A file with two names (a symlink, a path given relative and absolute) keeps its first."""
+    listed: dict[Path, str] = {}
+    for path in files:
+        listed.setdefault(real_path(path), str(path))
+    return listed
+
+
+def _distinct(files: list[Path], listed: dict[Path, str]) -> list[Path]:
+    """`files` without a second name of the same file: it is checked once, under its first
+    name. In one process the second name met the first's result; in workers it would be
+    checked again under its own name, its problems (and its org) reported twice."""
+    return [path for path in files if listed[real_path(path)] == str(path)]
 
 
 _Org = TypeVar("_Org", LoadedPolicy, _OrgFile)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-__all__ = ["PARALLEL_BYTES", "map_in_workers", "split_work"]
+__all__ = ["PARALLEL_BYTES", "Runs", "map_in_workers", "split_work"]
 
 _T = TypeVar("_T")
 
@@ -32,14 +32,23 @@ CHUNKS_PER_WORKER = 4
 """Runs of files per worker: small enough that a worker done early takes another."""
 
 
-def split_work(files: Sequence[Path], jobs: int | None = None) -> list[list[Path]]:
+class Runs(list[list[Path]]):
+    """Runs of files, and how many workers check them: fewer files than `CHUNKS_PER_WORKER`
+    runs a worker make a run of each file, so the count of runs does not tell."""
+
+    def __init__(self, runs: list[list[Path]], workers: int) -> None:
+        super().__init__(runs)
+        self.workers = workers
+
+
+def split_work(files: Sequence[Path], jobs: int | None = None) -> Runs:
     """The files in runs, in order: one run when they are checked here, else a few a worker."""
     workers = _workers(files, jobs)
     if workers < 2:
-        return [list(files)]
+        return Runs([list(files)], 1)
     count = min(len(files), workers * CHUNKS_PER_WORKER)
     size, extra = divmod(len(files), count)
-    runs, start = [], 0
+    runs, start = Runs([], workers), 0
     for index in range(count):
         end = start + size + (index < extra)
         runs.append(list(files[start:end]))
@@ -47,15 +56,16 @@ def split_work(files: Sequence[Path], jobs: int | None = None) -> list[list[Path
     return runs
 
 
-def map_in_workers(work: Callable[[list[Path]], _T], runs: list[list[Path]]) -> Iterator[_T]:
-    """`work` of each run, in order: in forked workers when there are several runs."""
+def map_in_workers(work: Callable[[list[Path]], _T], runs: Runs) -> Iterator[_T]:
+    """`work` of each run, in order: in `runs.workers` forked workers when there are several
+    runs."""
     if len(runs) < 2:
         yield from map(work, runs)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    workers = max(1, len(runs) // CHUNKS_PER_WORKER)
+    workers = min(runs.workers, len(runs))
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         yield from pool.map(work, runs)
