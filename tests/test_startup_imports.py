@@ -55,3 +55,19 @@ def test_plan_and_apply_load_deepdiff_only_to_explain_a_stale_plan(tmp_path: Pat
         assert code in (0, 2), args
         assert "httpx" in modules
         assert not {"deepdiff", "jsonschema"} & modules, args
+
+
+def test_importing_the_models_builds_no_pydantic_validator() -> None:
+    """Models build on first use (`defer_build`): a program that imports them but validates
+    nothing pays no schema build, nor pydantic's plugin lookup over every installed
+    distribution (the CLI also turns that lookup off: cli.main)."""
+    code = (
+        "import os; os.environ.pop('PYDANTIC_DISABLE_PLUGINS', None)\n"
+        "import pydantic.plugin._loader as loader\n"
+        "import rovo_reconcile.policy.model, rovo_reconcile.api.shapes\n"
+        "print(loader._plugins is None)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert proc.stdout.strip() == "True"

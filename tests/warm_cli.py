@@ -17,11 +17,12 @@ imported (tests/test_warm_cli.py checks that, and holds each child's output and 
 a cold process's, command for command).
 
 What a warm child cannot reproduce, it does not pretend to: a call whose environment differs
-from the server's in anything the interpreter reads while starting (PYTHON*, LANG, LC_*, TZ)
-runs cold, as does every call of a test marked `cold_cli` and every call when
-ROVO_TEST_COLD_CLI=1; `.ci/run` runs the whole suite that way too. Tests of start-up itself
-(imports, console script, completion, the pre-commit hook) start their processes themselves.
-Children share the server's hash seed; `random` is reseeded in each.
+from the server's in anything read while the interpreter and its libraries start (PYTHON*,
+LANG, LANGUAGE, LC_*, TZ) runs cold, as does every call of a test marked `cold_cli` and every
+call when ROVO_TEST_COLD_CLI=1; `.ci/run` runs the whole suite that way too. Tests of
+start-up itself (imports, console script, completion, the pre-commit hook) start their
+processes themselves. Children share the server's hash seed (a test that compares two runs
+for order sets PYTHONHASHSEED, which sends them cold); `random` is reseeded in each.
 """
 
 from __future__ import annotations
@@ -65,7 +66,11 @@ def _preload() -> None:
 
 def interpreter_env(env: Mapping[str, str]) -> dict[str, str]:
     """What the interpreter reads from the environment while it starts."""
-    return {k: v for k, v in env.items() if k.startswith(("PYTHON", "LC_")) or k in ("LANG", "TZ")}
+    return {
+        k: v
+        for k, v in env.items()
+        if k.startswith(("PYTHON", "LC_")) or k in ("LANG", "LANGUAGE", "TZ")
+    }
 
 
 _HEADER = struct.Struct("!I")

@@ -105,7 +105,7 @@ class OrgPolicy(_Frozen):
     org: Org
     mcp: McpSettings | None = None
     ip_allowlists: tuple[IpAllowlist, ...] | None = None
-    guards: Guards = Guards()
+    guards: Guards = Field(default_factory=Guards)
 
 
 # ------------------------------------------------------------------ change keys
