@@ -54,6 +54,8 @@ if TYPE_CHECKING:
 __all__ = ["check_reviewed", "main", "read_plan_file", "run"]
 
 PROG_NAME = "rovo-reconcile"
+EXIT_INTERRUPTED = 130
+"""Ctrl-C, as shells report a process ended by SIGINT (128 + 2)."""
 COMPLETE_VAR = "_ROVO_RECONCILE_COMPLETE"
 """The variable click's completion scripts set to ask for completions (from PROG_NAME)."""
 
@@ -933,7 +935,10 @@ def run(argv: Sequence[str]) -> int:
         )
     except click.exceptions.Exit as e:
         return e.exit_code
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as e:
+        if isinstance(e.__cause__, KeyboardInterrupt):  # click's word for Ctrl-C
+            click.echo("rovo-reconcile: interrupted", err=True)
+            return EXIT_INTERRUPTED
         click.echo("rovo-reconcile: aborted", err=True)
         return EXIT_ERROR
     except click.ClickException as e:
@@ -944,7 +949,7 @@ def run(argv: Sequence[str]) -> int:
         return e.exit_code
     except KeyboardInterrupt:
         click.echo("rovo-reconcile: interrupted", err=True)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as e:  # the last line of defence: a bug, reported without a traceback
         if os.environ.get("ROVO_RECONCILE_DEBUG"):
             raise
