@@ -142,13 +142,14 @@ def main(argv: list[str]) -> None:
     sizes = [int(a) for a in argv] or [10, 100, 250, 500, 1000]
     print(
         f"{'allowlists':>10} {'changes':>8} {'make_plan s':>12} {'plan_from_live s':>17} "
-        f"{'write_order s':>14} {'at the limit s':>15}"
+        f"{'write_order ms':>15} {'at the limit ms':>16}"
     )
     with tempfile.TemporaryDirectory() as folder:
         for n in sizes:
             changes, pure, whole, order, limited = run(n, Path(folder))
             print(
-                f"{n:>10} {changes:>8} {pure:>12.3f} {whole:>17.3f} {order:>14.3f} {limited:>15.3f}",
+                f"{n:>10} {changes:>8} {pure:>12.3f} {whole:>17.3f} {order * 1000:>15.1f} "
+                f"{limited * 1000:>16.1f}",
                 flush=True,
             )
 
