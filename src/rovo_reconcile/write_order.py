@@ -144,7 +144,7 @@ class _Order:
         ordered: list[Step] = []
         ready = [(queue[0].phase, index) for index, queue in enumerate(queues) if queue]
         heapq.heapify(ready)
-        unsafe: set[int] = set()  # queues whose head was refused and nothing has changed since
+        unsafe: set[int] = set()  # queues whose head was refused, nothing it needs written since
         waits: defaultdict[_Wake, list[int]] = defaultdict(list)  # the queues waiting for it
         while ready:
             _, index = heapq.heappop(ready)
