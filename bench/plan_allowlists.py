@@ -5,9 +5,12 @@ so no app passes Atlassian's 500 entries) with two addresses, and a policy that 
 one address of each (N updates that both widen and narrow), plus a break-glass list on
 every app that admits the one `mustAllow` address. Times the pure planner
 (`make_plan`) and the whole of planning (`plan_from_live`: planner, guards and the safe
-write order), with no I/O. Prints one row per N.
+write order), with no I/O; then the write order alone (`allowlist_steps` on the plan's
+changes), twice: as planned (widening first fits), and with a disabled "Parked" list per app
+filling it to Atlassian's 500 entries, so no union fits and the narrow-first pass orders the
+writes after the widen-first pass gives up. Prints one row per N.
 
-Usage: python bench/plan_allowlists.py [N ...]      (default: 100 250 500 1000)
+Usage: python bench/plan_allowlists.py [N ...]      (default: 10 100 250 500 1000)
 
 Measured on the issue 11 work (one core, seconds; "before" is the commit before it):
 
@@ -25,10 +28,12 @@ from datetime import date
 from pathlib import Path
 
 from rovo_reconcile.api.live import APP_TYPE_KEYS, LiveAllowlist, LiveOrg, LiveResource, Workspace
-from rovo_reconcile.plan import make_plan
+from rovo_reconcile.app_limit import MAX_ENTRIES_PER_APP, entries_per_app
+from rovo_reconcile.plan import OrgPlan, allowlist_value, make_plan
 from rovo_reconcile.policy.loader import load_policies
 from rovo_reconcile.policy.model import APPS, AddressEntry, IpAllowlist, Org, OrgPolicy
 from rovo_reconcile.reconcile import plan_from_live
+from rovo_reconcile.write_order import allowlist_steps
 
 ORG = "bench-org"
 DAY = date(2026, 11, 26)
@@ -87,7 +92,32 @@ def policy_text(n: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(n: int, folder: Path) -> tuple[float, float, int]:
+def write_order(planned: OrgPlan, live: LiveOrg, at_limit: bool) -> float:
+    """Seconds `allowlist_steps` takes on the plan's changes; `at_limit`: with every app
+    filled to the limit by one disabled list (unchanged by the plan)."""
+    values = {a.name: allowlist_value(a) for a in live.state.ip_allowlists or ()}
+    if at_limit:
+        for k, (app, count) in enumerate(sorted(entries_per_app(values.values()).items())):
+            name = f"Parked {app}"
+            filler = [
+                f"100.{64 + k}.{j // 256}.{j % 256}/32" for j in range(MAX_ENTRIES_PER_APP - count)
+            ]
+            values[name] = {
+                "name": name,
+                "enabled": False,
+                "apps": [app],
+                "allowMobileBypass": False,
+                "addresses": filler,
+            }
+        assert set(entries_per_app(values.values()).values()) == {MAX_ENTRIES_PER_APP}
+    started = time.perf_counter()
+    steps = allowlist_steps(planned.changes, values, planned.guards.must_allow, live.kept_apps)
+    took = time.perf_counter() - started
+    assert len(steps) == 2 * len(planned.changes), len(steps)
+    return took
+
+
+def run(n: int, folder: Path) -> tuple[int, float, float, float, float]:
     path = folder / f"policy-{n}.yaml"
     path.write_text(policy_text(n), encoding="utf-8")
     loaded = load_policies([str(path)], DAY)
@@ -104,16 +134,24 @@ def run(n: int, folder: Path) -> tuple[float, float, int]:
     assert org.error is None, org.error
     assert not org.refusals, org.refusals
     assert len(org.changes) == len(planned.changes) == n
-    return pure, whole, len(org.changes)
+    order, limited = write_order(planned, live, False), write_order(planned, live, True)
+    return len(org.changes), pure, whole, order, limited
 
 
 def main(argv: list[str]) -> None:
-    sizes = [int(a) for a in argv] or [100, 250, 500, 1000]
-    print(f"{'allowlists':>10} {'changes':>8} {'make_plan s':>12} {'plan_from_live s':>17}")
+    sizes = [int(a) for a in argv] or [10, 100, 250, 500, 1000]
+    print(
+        f"{'allowlists':>10} {'changes':>8} {'make_plan s':>12} {'plan_from_live s':>17} "
+        f"{'write_order ms':>15} {'at the limit ms':>16}"
+    )
     with tempfile.TemporaryDirectory() as folder:
         for n in sizes:
-            pure, whole, changes = run(n, Path(folder))
-            print(f"{n:>10} {changes:>8} {pure:>12.3f} {whole:>17.3f}", flush=True)
+            changes, pure, whole, order, limited = run(n, Path(folder))
+            print(
+                f"{n:>10} {changes:>8} {pure:>12.3f} {whole:>17.3f} {order * 1000:>15.1f} "
+                f"{limited * 1000:>16.1f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

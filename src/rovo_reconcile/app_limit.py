@@ -22,6 +22,7 @@ from rovo_reconcile.policy.rules import MAX_ENTRIES_PER_APP
 __all__ = [
     "LIMIT_WORDS",
     "MAX_ENTRIES_PER_APP",
+    "counted_apps",
     "entries_per_app",
     "export_refusal",
     "grown_past_limit",
@@ -43,13 +44,20 @@ def entries_per_app(
     `kept_apps` names, per list, what it stays attached to whatever its value says (apps it
     covers only partly, attachments the model does not express): those count too.
     """
-    kept = kept_apps or {}
     counts: dict[str, int] = defaultdict(int)
     for allowlist in allowlists:
         entries = len(allowlist["addresses"])
-        for app in {*allowlist["apps"], *kept.get(allowlist["name"], ())}:
+        for app in counted_apps(allowlist, kept_apps):
             counts[app] += entries
     return dict(counts)
+
+
+def counted_apps(
+    allowlist: Mapping[str, Any], kept_apps: Mapping[str, Sequence[str]] | None = None
+) -> set[str]:
+    """The apps an allowlist's entries count for: those it covers and those `kept_apps` says
+    it stays attached to, enabled or not."""
+    return {*allowlist["apps"], *(kept_apps or {}).get(allowlist["name"], ())}
 
 
 def over_limit(counts: Mapping[str, int]) -> dict[str, int]:

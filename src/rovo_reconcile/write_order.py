@@ -29,10 +29,23 @@ creates, then the final values. A user whose address moves from one list to
 another may then be refused for the moment between two writes; a `mustAllow`
 address never is. When neither pass finds an order, `NoSafeOrder`: apply
 refuses before its first write.
+
+A candidate write is judged on the apps its list covers before or after it
+(`guards.Lockouts`, and the entry counts of those apps), not on every list: the
+other apps' lockouts and counts do not change. A head found unsafe is not judged
+again until a write could change that: one to its own list, one that changes
+the lockouts of an app it touches, or, if the limit refused it, one that makes
+room on an app it would take past the limit; until then every round would
+refuse it again. The steps, refusals and messages are those of judging every
+head on the whole state in every round, which tests/test_write_order_reference.py
+keeps as the reference: that took a second for a thousand lists, and a minute
+when the limit held most of their unions back.
 """
 
 from __future__ import annotations
 
+import heapq
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -40,10 +53,11 @@ from typing import Any, Literal
 from rovo_reconcile.app_limit import (
     LIMIT_WORDS,
     MAX_ENTRIES_PER_APP,
+    counted_apps,
     entries_per_app,
     grown_past_limit,
 )
-from rovo_reconcile.guards import locked_out
+from rovo_reconcile.guards import Lockouts
 from rovo_reconcile.plan import Change
 from rovo_reconcile.policy.model import APPS
 
@@ -102,8 +116,13 @@ def allowlist_steps(
         ) from None
 
 
+_Wake = tuple[Literal["list", "lockout", "room"], str]
+"""What a head judged unsafe waits for: a write to the list of that name, a change to the
+lockouts of that app, or fewer entries on that app."""
+
+
 class _Order:
-    """One greedy pass: each time, the first head in phase order whose result is safe."""
+    """One greedy pass: each time, the first head in phase order whose write is safe."""
 
     def __init__(
         self,
@@ -112,9 +131,10 @@ class _Order:
         kept_apps: Mapping[str, Sequence[str]] | None,
     ) -> None:
         self.state = {name: dict(value) for name, value in live.items()}
-        self.must_allow = must_allow
         self.kept_apps = kept_apps
-        self.tolerated = locked_out(self.state.values(), must_allow, kept_apps)  # not ours
+        self.lockouts = Lockouts(self.state.values(), must_allow, kept_apps)
+        self.tolerated = self.lockouts.locked()  # not ours
+        self.counts = entries_per_app(self.state.values(), kept_apps)
         self.limited = ""
         """The first write this pass passed over for the entry limit, described; "" if none."""
         self.waiting = ""
@@ -122,32 +142,91 @@ class _Order:
 
     def run(self, queues: list[list[Step]]) -> list[Step]:
         ordered: list[Step] = []
-        counts = entries_per_app(self.state.values(), self.kept_apps)
-        while any(queues):
-            heads = sorted((queue[0].phase, index) for index, queue in enumerate(queues) if queue)
-            for _, index in heads:
-                step = queues[index][0]
-                after = _apply(self.state, step)
-                if (
-                    not locked_out(after.values(), self.must_allow, self.kept_apps)
-                    <= self.tolerated
-                ):
-                    continue
-                after_counts = entries_per_app(after.values(), self.kept_apps)
-                grown = grown_past_limit(counts, after_counts)
-                if grown:
-                    self.limited = self.limited or _limit_words(step, grown)
-                    continue
-                break
-            else:
-                self.waiting = ", ".join(sorted({q[0].change.key for q in queues if q}))
-                raise NoSafeOrder(
-                    f"no order of the writes to {self.waiting} keeps every mustAllow address "
-                    "admitted at each step; apply the change in two smaller plans"
-                )
+        ready = [(queue[0].phase, index) for index, queue in enumerate(queues) if queue]
+        heapq.heapify(ready)
+        unsafe: set[int] = set()  # queues whose head was refused, nothing it needs written since
+        waits: defaultdict[_Wake, list[int]] = defaultdict(list)  # the queues waiting for it
+        while ready:
+            _, index = heapq.heappop(ready)
+            step = queues[index][0]
+            name = _name(step)
+            old = self.state.get(name)
+            wake = self._unsafe(step, old)
+            if wake:
+                unsafe.add(index)
+                for what in wake:
+                    waits[what].append(index)
+                continue
             ordered.append(queues[index].pop(0))
-            self.state, counts = after, after_counts
+            for what in self._write(name, old, step.value):
+                for woken in waits.pop(what, ()):
+                    if woken in unsafe:
+                        unsafe.remove(woken)
+                        heapq.heappush(ready, (queues[woken][0].phase, woken))
+            if queues[index]:
+                heapq.heappush(ready, (queues[index][0].phase, index))
+        if unsafe:
+            self.waiting = ", ".join(sorted({q[0].change.key for q in queues if q}))
+            raise NoSafeOrder(
+                f"no order of the writes to {self.waiting} keeps every mustAllow address "
+                "admitted at each step; apply the change in two smaller plans"
+            )
         return ordered
+
+    def _unsafe(self, step: Step, old: dict[str, Any] | None) -> list[_Wake]:
+        """Nothing if `step` is safe now; else what must change before it may be."""
+        if self.limited:  # described already: which check refuses no longer shows, and the
+            # count is the cheaper one (near the limit, most heads wait for room)
+            return self._too_big(step, old) or self._shuts_out(step, old)
+        return self._shuts_out(step, old) or self._too_big(step, old)
+
+    def _shuts_out(self, step: Step, old: dict[str, Any] | None) -> list[_Wake]:
+        new = step.value
+        if self.lockouts.locked_if(old, new) <= self.tolerated:
+            return []
+        apps = self.lockouts.restricts(old) | self.lockouts.restricts(new)
+        return [("list", _name(step)), *(("lockout", app) for app in apps)]
+
+    def _too_big(self, step: Step, old: dict[str, Any] | None) -> list[_Wake]:
+        entries = self._entries(old, step.value)
+        before = {app: self.counts.get(app, 0) for app in entries}
+        grown = grown_past_limit(before, {app: before[app] + n for app, n in entries.items()})
+        if not grown:
+            return []
+        self.limited = self.limited or _limit_words(step, grown)
+        # Refused again until one of those apps holds fewer entries: the step adds the same
+        # number to each as long as its list is not written.
+        return [("list", _name(step)), *(("room", app) for app in grown)]
+
+    def _write(
+        self, name: str, old: dict[str, Any] | None, new: dict[str, Any] | None
+    ) -> list[_Wake]:
+        """Take the write into the state; what it changes, for the heads waiting on that."""
+        changed: list[_Wake] = [("list", name)]
+        changed += (("lockout", app) for app in self.lockouts.changed(old, new))
+        self.lockouts.put(old, new)
+        for app, n in self._entries(old, new).items():
+            self.counts[app] = self.counts.get(app, 0) + n
+            if n < 0:
+                changed.append(("room", app))
+        if new is None:
+            self.state.pop(name, None)
+        else:
+            self.state[name] = new
+        return changed
+
+    def _entries(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, int]:
+        """Per app the list covers before or after, the entries it gains (or loses)."""
+        entries: dict[str, int] = defaultdict(int)
+        for value, sign in ((old, -1), (new, 1)):
+            if value is not None:
+                for app in counted_apps(value, self.kept_apps):
+                    entries[app] += sign * len(value["addresses"])
+        return entries
+
+
+def _name(step: Step) -> str:
+    return str((step.change.before or step.change.after)["name"])
 
 
 def _limit_words(step: Step, grown: Mapping[str, int]) -> str:
@@ -202,16 +281,6 @@ def _narrowing_steps(change: Change) -> list[Step]:
     else:
         phase = _N_FINAL
     return [*steps, Step(change, "put", after, phase)]
-
-
-def _apply(state: Mapping[str, dict[str, Any]], step: Step) -> dict[str, dict[str, Any]]:
-    name = (step.change.before or step.change.after)["name"]
-    after = dict(state)
-    if step.value is None:
-        after.pop(name, None)
-    else:
-        after[name] = step.value
-    return after
 
 
 def same_value(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
