@@ -370,3 +370,17 @@ def test_the_server_and_its_children_end_with_the_pytest_worker(tmp_path: Path) 
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+@needs_warm
+def test_a_deep_temporary_directory_still_gets_a_server(tmp_path: Path) -> None:
+    """A Unix socket's path has at most 107 bytes: under a deep TMPDIR the server listens in
+    a short directory of its own instead of failing to start."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    server = WarmCli(deep)
+    try:
+        code, out, _ = server.run(["--version"], cwd=tmp_path, env=dict(os.environ), timeout=60)
+        assert (code, out.startswith("rovo-reconcile, version")) == (0, True)
+    finally:
+        server.close()

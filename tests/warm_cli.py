@@ -33,6 +33,7 @@ import io
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import struct
@@ -74,6 +75,9 @@ def interpreter_env(env: Mapping[str, str]) -> dict[str, str]:
 
 
 _HEADER = struct.Struct("!I")
+
+_SOCKET_PATH_MAX = 100
+"""A Unix socket's path must fit in 108 bytes (Linux's sun_path, its NUL included)."""
 
 
 def _send(sock: socket.socket, payload: dict[str, object], fds: list[int] | None = None) -> None:
@@ -332,6 +336,10 @@ class WarmCli:
 
     def __init__(self, directory: Path) -> None:
         self._path = str(directory / "warm-cli.sock")
+        self._short: str | None = None
+        if len(self._path.encode()) > _SOCKET_PATH_MAX:  # a deep TMPDIR, as on some CI hosts
+            self._short = tempfile.mkdtemp(prefix="rr-warm-", dir="/tmp")
+            self._path = os.path.join(self._short, "s")
         self._env = interpreter_env(os.environ)
         self._process = subprocess.Popen(
             [
@@ -393,6 +401,8 @@ class WarmCli:
         assert self._process.stdout is not None
         self._process.stdin.close()
         self._process.stdout.close()
+        if self._short is not None:
+            shutil.rmtree(self._short, ignore_errors=True)
 
 
 def _text(data: bytes) -> str:
