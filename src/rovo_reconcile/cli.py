@@ -31,6 +31,7 @@ from rovo_reconcile.cli_options import (
 from rovo_reconcile.errors import (
     EXIT_CHANGES,
     EXIT_ERROR,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
     RovoError,
@@ -54,8 +55,6 @@ if TYPE_CHECKING:
 __all__ = ["check_reviewed", "main", "read_plan_file", "run"]
 
 PROG_NAME = "rovo-reconcile"
-EXIT_INTERRUPTED = 130
-"""Ctrl-C, as shells report a process ended by SIGINT (128 + 2)."""
 COMPLETE_VAR = "_ROVO_RECONCILE_COMPLETE"
 """The variable click's completion scripts set to ask for completions (from PROG_NAME)."""
 

@@ -18,6 +18,7 @@ __all__ = [
     "EXIT_CHANGES",
     "EXIT_ERROR",
     "EXIT_GUARD",
+    "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_USAGE",
     "GuardRefused",
@@ -32,6 +33,8 @@ EXIT_ERROR = 1
 EXIT_CHANGES = 2
 EXIT_GUARD = 3
 EXIT_USAGE = 64
+EXIT_INTERRUPTED = 130
+"""Ctrl-C, as shells report a process ended by SIGINT (128 + 2)."""
 
 
 class RovoError(Exception):
