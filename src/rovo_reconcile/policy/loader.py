@@ -154,19 +154,9 @@ def load_policies(paths: Iterable[str], today: date, *, packed: bool = False) ->
     packed policies are loaded on every core (policy/parallel.py: ~20 KB pickled an org,
     where a model with its marks was ~130 KB). `check_policies` is the same check for
     `validate`, without the models."""
-    files = find_policy_files(paths)
-    result = PolicySet([str(path) for path in files])
-    listed = _listed(files)
-    distinct = _distinct(files, listed)
-    runs = split_work(distinct) if packed else Runs([distinct], 1)
-    load = functools.partial(_load_run, listed, today, pack if packed else whole)
-    loaded: list[LoadedPolicy] = []
-    for problems, policies in map_in_workers(load, runs):
-        result.problems.extend(problems)
-        loaded.extend(policies)
-    result.policies.extend(_one_per_org(loaded, result.problems))
-    # Every chain through a shared baseline finds that baseline's problems again.
-    result.problems[:] = sorted(dict.fromkeys(result.problems))
+    run = functools.partial(_run, today, pack if packed else whole, _itself)
+    result, policies = _check_all(paths, run, split_work if packed else _here)
+    result.policies.extend(policies)
     return result
 
 
@@ -176,18 +166,37 @@ def check_policies(paths: Iterable[str], today: date, *, jobs: int | None = None
     Many files are checked on every core (policy/parallel.py): each worker sends back its
     files' problems and org ids only, and the one-file-per-org check runs here, over all of
     them in file order. `jobs` forces a number of workers (1: this process alone)."""
+    run = functools.partial(_run, today, whole, _org_file)
+    result, _ = _check_all(paths, run, functools.partial(split_work, jobs=jobs))
+    return result
+
+
+_Org = TypeVar("_Org", "LoadedPolicy", "_OrgFile")
+
+
+def _check_all(
+    paths: Iterable[str],
+    run: Callable[[dict[Path, str], list[Path]], tuple[list[Problem], list[_Org]]],
+    split: Callable[[list[Path]], Runs],
+) -> tuple[PolicySet, list[_Org]]:
+    """Every file checked by `run`, in the runs `split` makes (in workers, or here); the
+    problems of all, sorted, and what `run` sent back of each org's one policy file."""
     files = find_policy_files(paths)
     result = PolicySet([str(path) for path in files])
-    listed = _listed(files)
-    check = functools.partial(_check_run, listed, today)
-    org_files: list[_OrgFile] = []
-    for problems, found in map_in_workers(check, split_work(_distinct(files, listed), jobs)):
+    listed, distinct = _names(files)
+    found: list[_Org] = []
+    for problems, sent in map_in_workers(functools.partial(run, listed), split(distinct)):
         result.problems.extend(problems)
-        org_files.extend(found)
-    for _ in _one_per_org(org_files, result.problems):
-        pass
+        found.extend(sent)
+    kept = _one_per_org(found, result.problems)
+    # Every chain through a shared baseline finds that baseline's problems again.
     result.problems[:] = sorted(dict.fromkeys(result.problems))
-    return result
+    return result, kept
+
+
+def _here(files: list[Path]) -> Runs:
+    """One run, checked in this process: whole models cost more to send than to make."""
+    return Runs([files], 1)
 
 
 class _OrgFile(NamedTuple):
@@ -198,58 +207,56 @@ class _OrgFile(NamedTuple):
     org_mark: Mark
 
 
+def _itself(loaded: LoadedPolicy) -> LoadedPolicy:
+    return loaded
+
+
+def _org_file(loaded: LoadedPolicy) -> _OrgFile:
+    return _OrgFile(loaded.file, loaded.org_id, loaded.org_mark)
+
+
 _Keep = Callable[[OrgPolicy, dict[str, Mark]], PackedPolicy | WholePolicy]
 
 
-def _load_run(
-    listed: dict[Path, str], today: date, keep: _Keep, files: list[Path]
-) -> tuple[list[Problem], list[LoadedPolicy]]:
-    """A run of files, checked (in a worker, or here): their problems and policies."""
+def _run(
+    today: date,
+    keep: _Keep,
+    send: Callable[[LoadedPolicy], _Org],
+    listed: dict[Path, str],
+    files: list[Path],
+) -> tuple[list[Problem], list[_Org]]:
+    """A run of files, checked (in a worker, or here): their problems, and what `send` keeps
+    of each policy (one at a time: a model is let go once sent)."""
     problems: list[Problem] = []
     checked = _Checked(today, problems, listed)
-    return problems, list(_load_each(files, checked, keep))
+    return problems, [send(loaded) for loaded in _load_each(files, checked, keep)]
 
 
-def _check_run(
-    listed: dict[Path, str], today: date, files: list[Path]
-) -> tuple[list[Problem], list[_OrgFile]]:
-    """`_load_run` that sends back org ids, not models."""
-    problems: list[Problem] = []
-    checked = _Checked(today, problems, listed)
-    found = [
-        _OrgFile(loaded.file, loaded.org_id, loaded.org_mark)
-        for loaded in _load_each(files, checked, whole)
-    ]
-    return problems, found
-
-
-def _listed(files: list[Path]) -> dict[Path, str]:
-    """Each file named or found on the command line, by its real path: a baseline reached
-    through `extends` is reported under that name too, whichever file reached it first.
-    A file with two names (a symlink, a path given relative and absolute) keeps its first."""
+def _names(files: list[Path]) -> tuple[dict[Path, str], list[Path]]:
+    """Each file by its real path, under the first name it was named or found by, and the
+    files without a second name of the same file (a symlink, a path given relative and
+    absolute): each is checked once, under its first name. In one process a second name met
+    the first's result; in workers it would be checked again, its problems and its org
+    reported twice. A baseline reached through `extends` is reported under its listed name
+    too, whichever file reached it first."""
     listed: dict[Path, str] = {}
+    distinct: list[Path] = []
     for path in files:
-        listed.setdefault(real_path(path), str(path))
-    return listed
+        key = real_path(path)
+        if key not in listed:
+            listed[key] = str(path)
+            distinct.append(path)
+    return listed, distinct
 
 
-def _distinct(files: list[Path], listed: dict[Path, str]) -> list[Path]:
-    """`files` without a second name of the same file: it is checked once, under its first
-    name. In one process the second name met the first's result; in workers it would be
-    checked again under its own name, its problems (and its org) reported twice."""
-    return [path for path in files if listed[real_path(path)] == str(path)]
-
-
-_Org = TypeVar("_Org", LoadedPolicy, _OrgFile)
-
-
-def _one_per_org(loaded: Iterable[_Org], problems: list[Problem]) -> Iterator[_Org]:
+def _one_per_org(loaded: Iterable[_Org], problems: list[Problem]) -> list[_Org]:
     """The policies, in order, but for a second file of an org already governed: an error."""
     orgs: dict[str, _Org] = {}
+    kept: list[_Org] = []
     for policy in loaded:
         first = orgs.setdefault(policy.org_id, policy)
         if first is policy:
-            yield policy
+            kept.append(policy)
             continue
         problems.append(
             Problem.at(
@@ -262,6 +269,7 @@ def _one_per_org(loaded: Iterable[_Org], problems: list[Problem]) -> Iterator[_O
                 "keep one policy file per organization",
             )
         )
+    return kept
 
 
 def _load_each(files: list[Path], checked: _Checked, keep: _Keep) -> Iterator[LoadedPolicy]:
